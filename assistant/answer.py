@@ -1,0 +1,176 @@
+"""Answering a question: retrieve, decide whether the abstracts can answer,
+prompt the backend, stream the answer with resolved citations."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from assistant.backends import AnswerRequest, Backend
+from assistant.citations import CitationStream
+from assistant.errors import BackendFailedError, UsageError
+from assistant.prompts import PromptSet, Turn
+from assistant.retrieval import PaperHit, Retriever, llama_retriever
+
+DECLINE = "The abstracts do not say."
+MAX_QUESTION_CHARS = 4000
+_DECLINED = re.compile(
+    r"abstracts? (?:do(?:es)? not|don't|doesn't) (?:say|answer|contain|mention|provide|address"
+    r"|discuss|state)|\bcannot (?:be )?answer|\bcan't answer|\bnot (?:mentioned|stated) in the",
+    re.IGNORECASE,
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+Abstention = Literal["retrieval", "model"]
+
+
+@dataclass(frozen=True)
+class Source:
+    number: int
+    hit: PaperHit
+
+    def as_json(self) -> dict[str, Any]:
+        return {"number": self.number, **self.hit.as_json()}
+
+
+@dataclass
+class Answer:
+    question: str
+    search_query: str
+    backend: str
+    model: str
+    text: str = ""
+    abstention: Abstention | None = None
+    abstention_detail: str | None = None
+    sources: list[Source] = field(default_factory=list)
+    retrieved: list[PaperHit] = field(default_factory=list)
+    dropped_citations: list[int] = field(default_factory=list)
+    incomplete: bool = False
+    interrupted: bool = False
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def answered(self) -> bool:
+        return self.abstention is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "search_query": self.search_query,
+            "answer": self.text,
+            "answered": self.answered,
+            "abstention": self.abstention,
+            "abstention_detail": self.abstention_detail,
+            "backend": self.backend,
+            "model": self.model,
+            "sources": [s.as_json() for s in self.sources],
+            "retrieved": [h.as_json() for h in self.retrieved],
+            "dropped_citations": self.dropped_citations,
+            "incomplete": self.incomplete,
+            "error": self.error,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def clean_question(question: str) -> str:
+    """Strip control characters and check the question is usable."""
+    text = _CONTROL.sub(" ", question).strip()
+    if not text:
+        raise UsageError("The question is empty.", hint='Ask something, e.g. assistant ask "..."')
+    if len(text) > MAX_QUESTION_CHARS:
+        raise UsageError(
+            f"The question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,}.",
+            hint="Ask a shorter question; the embedder reads only about 200 words anyway.",
+        )
+    return text
+
+
+def retrieval_abstains(hits: Sequence[PaperHit], min_relevance: float) -> str | None:
+    """Why the retrieved abstracts cannot answer, or None if they may."""
+    if not hits:
+        return "The index returned no abstracts."
+    best = hits[0]
+    if best.score < min_relevance:
+        return (
+            f"No abstract is close to the question (best match: {best.title!r}, "
+            f"similarity {best.score:.2f} < {min_relevance:.2f})."
+        )
+    return None
+
+
+class Answerer:
+    """The answer chain: a LlamaIndex retriever, our prompts, a backend."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        backend: Backend,
+        prompts: PromptSet,
+        *,
+        top_k: int,
+        min_relevance: float,
+    ) -> None:
+        self.retriever = retriever
+        self.backend = backend
+        self.prompts = prompts
+        self.top_k = top_k
+        self.min_relevance = min_relevance
+
+    def retrieve(self, query: str) -> list[PaperHit]:
+        nodes = llama_retriever(self.retriever, self.top_k).retrieve(query)
+        return [n.node.metadata["hit"] for n in nodes]
+
+    def answer(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        search_query: str | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Answer:
+        started = time.perf_counter()
+        question = clean_question(question)
+        query = search_query or question
+        result = Answer(question, query, self.backend.name, self.backend.model)
+        emit = on_text or (lambda _text: None)
+
+        hits = self.retrieve(query)
+        result.retrieved = hits
+        result.timings["retrieval_s"] = time.perf_counter() - started
+        reason = retrieval_abstains(hits, self.min_relevance)
+        if reason:
+            result.abstention, result.abstention_detail = "retrieval", reason
+            result.text = DECLINE
+            emit(DECLINE + "\n")
+            result.timings["total_s"] = time.perf_counter() - started
+            return result
+
+        entries = [(n, h.title, h.abstract) for n, h in enumerate(hits, start=1)]
+        prompt = self.prompts.answer(question, entries, history)
+        citations = CitationStream({n: h.paper_id for n, h in enumerate(hits, start=1)})
+        request = AnswerRequest(question, hits, prompt)
+        try:
+            for piece in self.backend.stream(request):
+                if "first_token_s" not in result.timings:
+                    result.timings["first_token_s"] = time.perf_counter() - started
+                shown = citations.feed(piece)
+                if shown:
+                    emit(shown)
+        except BackendFailedError as exc:
+            result.incomplete, result.error = True, exc.message
+        except KeyboardInterrupt:
+            result.incomplete, result.interrupted, result.error = True, True, "interrupted"
+        emit(citations.finish())
+        result.text = citations.text.strip()
+        by_id = {h.paper_id: h for h in hits}
+        result.sources = [Source(i, by_id[p]) for i, p in enumerate(citations.cited, start=1)]
+        result.dropped_citations = citations.dropped
+        if not result.sources and not result.incomplete and _DECLINED.search(result.text):
+            result.abstention = "model"
+            result.abstention_detail = "The model said the abstracts do not answer the question."
+        result.timings["total_s"] = time.perf_counter() - started
+        return result

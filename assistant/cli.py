@@ -1,0 +1,342 @@
+"""The command line: parse, call the library, render, map errors to exit codes.
+
+Heavy libraries (torch, chromadb, llama_cpp) are imported inside commands, so
+`assistant --help` and `assistant config show` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from assistant.errors import EXIT_INTERRUPTED, AssistantError
+
+if TYPE_CHECKING:
+    from assistant.answer import Answer
+    from assistant.pipeline import Pipeline
+    from assistant.retrieval import PaperHit
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Ask questions about research-paper abstracts; answers cite the papers. "
+    "Everything runs on this machine.",
+)
+config_app = typer.Typer(help="Inspect settings.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(config_app, name="config")
+
+T = TypeVar("T")
+_DEBUG = {"on": False}
+
+BackendOpt = Annotated[
+    str | None,
+    typer.Option("--backend", "-b", help="auto, ollama, llamacpp or none (no LLM)."),
+]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", "-m", help="Ollama model name, or a GGUF path for llamacpp.")
+]
+TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", help="How many papers to use.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="Seconds to wait for the LLM's next words.")
+]
+
+
+def err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _fail(exc: AssistantError) -> typer.Exit:
+    err(f"Error: {exc.message}")
+    if exc.hint:
+        err(f"Hint: {exc.hint}")
+    if _DEBUG["on"]:
+        traceback.print_exception(exc, file=sys.stderr)
+    return typer.Exit(exc.exit_code)
+
+
+def run(action: Callable[[], T]) -> T:
+    """Run a command body, turning expected failures into a message and exit code."""
+    try:
+        return action()
+    except AssistantError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        err("Interrupted.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _pipeline(**flags: Any) -> Pipeline:
+    from assistant.pipeline import Pipeline
+    from assistant.settings import load_settings
+
+    return Pipeline(load_settings(**flags))
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    _DEBUG["on"] = debug or os.environ.get("ASSISTANT_DEBUG") == "1"
+    if version:
+        from assistant import __version__
+
+        print(__version__)
+        raise typer.Exit(0)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Listing .txt files, .jsonl files or folders; default: bundled data/."),
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Drop the collection and build it anew.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Add abstracts to the index; unchanged papers are skipped.
+
+    Example: assistant ingest ~/papers/listing.txt ~/papers/arxiv.jsonl
+    """
+
+    def body() -> None:
+        from assistant.resources import data_dir
+
+        pipeline = _pipeline()
+        result = pipeline.ingest(paths or [data_dir()], rebuild=rebuild, progress=not quiet)
+        for problem in result.problems:
+            err(f"Warning: {problem}")
+        if result.papers == 0:
+            from assistant.errors import CorpusError
+
+            raise CorpusError(
+                "No abstracts could be read from the given paths.",
+                hint="Pass listing .txt files, .jsonl files, or folders holding them.",
+            )
+        print(
+            f"Read {result.entries} entries ({result.papers} distinct papers) "
+            f"from {result.files} file(s) in {result.seconds:.1f} s."
+        )
+        if result.changed:
+            print(
+                f"Added {result.added}, replaced {result.replaced}, unchanged {result.unchanged}"
+                f", sources updated {result.sources_updated}; wrote {result.chunks_written} chunks."
+            )
+        else:
+            print(f"Nothing new: all {result.papers} papers are already in the index.")
+        print(
+            f"Index: {result.total_papers} papers, {result.total_chunks} chunks "
+            f"at {pipeline.settings.store_dir}"
+        )
+
+    run(body)
+
+
+def _hit_line(rank: int, hit: PaperHit) -> str:
+    where = ", ".join(hit.source_files)
+    if hit.dates:
+        where += f", {', '.join(hit.dates)}"
+    return f"{rank:>2}. {hit.score:.3f}  {hit.title}  [{where}]"
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    top_k: TopKOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the papers closest to a query, with scores; no LLM.
+
+    Example: assistant search "wavelet token mixing" -k 3
+    """
+
+    def body() -> None:
+        from assistant.answer import clean_question
+
+        pipeline = _pipeline(top_k=top_k)
+        text = clean_question(query)
+        hits = pipeline.retriever.search(text, pipeline.settings.top_k)
+        if as_json:
+            print(json.dumps({"query": text, "results": [h.as_json() for h in hits]}, indent=2))
+            return
+        if not hits:
+            print("The index is empty.")
+        for rank, hit in enumerate(hits, start=1):
+            print(_hit_line(rank, hit))
+
+    run(body)
+
+
+def render_sources(answer: Answer) -> str:
+    from assistant.backends.extractive import LABEL
+
+    if answer.abstention:
+        return ""
+    if not answer.sources:
+        if answer.text.startswith(LABEL) or answer.incomplete:
+            return ""
+        return "\nSources: none. The model cited no abstract, so this answer is unsupported."
+    lines = ["", "Sources:"]
+    for source in answer.sources:
+        hit = source.hit
+        where = ", ".join(hit.source_files)
+        if hit.dates:
+            where += f"; {', '.join(hit.dates)}"
+        lines.append(f"  [{source.number}] {hit.title} ({where})")
+    return "\n".join(lines)
+
+
+def report_answer(answer: Answer, *, streamed: bool) -> None:
+    """Everything after the streamed text: abstention reason, Sources, notes."""
+    if not streamed:
+        print(answer.text)
+    if answer.abstention:
+        print(answer.abstention_detail or "")
+    elif not answer.text.endswith("\n"):
+        print()
+    if answer.incomplete:
+        print(f"[answer incomplete: {answer.error}]")
+    sources = render_sources(answer)
+    if sources:
+        print(sources)
+    if answer.dropped_citations:
+        numbers = ", ".join(f"[{n}]" for n in answer.dropped_citations)
+        err(f"Note: dropped citation(s) {numbers}: they name no retrieved abstract.")
+    sys.stdout.flush()
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    top_k: TopKOpt = None,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    timeout: TimeoutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer one question from the abstracts, citing them as [n].
+
+    Example: assistant ask "Which papers replace batch normalization?" --backend none
+    """
+
+    def body() -> int:
+        pipeline = _pipeline(top_k=top_k, timeout_s=timeout)
+        chosen = pipeline.backend(backend, model)
+        answerer = pipeline.answerer(chosen)
+        if not as_json:
+            err(f"Backend: {chosen.name} ({chosen.model})")
+        answer = answerer.answer(question, on_text=None if as_json else _write)
+        if as_json:
+            print(json.dumps(answer.as_json(), indent=2))
+        else:
+            report_answer(answer, streamed=True)
+        if answer.interrupted:
+            return EXIT_INTERRUPTED
+        if answer.incomplete:
+            from assistant.errors import BackendFailedError
+
+            err(f"Error: {answer.error}")
+            return BackendFailedError.exit_code
+        return 0
+
+    code = run(body)
+    raise typer.Exit(code)
+
+
+@app.command()
+def chat(
+    top_k: TopKOpt = None,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    timeout: TimeoutOpt = None,
+    clear_history: Annotated[
+        bool, typer.Option("--clear-history", help="Delete the saved input history and exit.")
+    ] = False,
+) -> None:
+    """Chat with the abstracts: follow-up questions keep the conversation.
+
+    Input history is saved in ASSISTANT_HOME/chat_history (see `assistant config show`);
+    /clear-history or --clear-history deletes it. Type /help inside for commands.
+    """
+
+    def body() -> None:
+        from assistant.repl import run_chat
+
+        pipeline = _pipeline(top_k=top_k, timeout_s=timeout)
+        if clear_history:
+            removed = pipeline.settings.history_file.exists()
+            pipeline.settings.history_file.unlink(missing_ok=True)
+            print("Chat history deleted." if removed else "There was no chat history.")
+            return
+        run_chat(pipeline, backend, model)
+
+    run(body)
+
+
+@app.command()
+def doctor() -> None:
+    """Check the index, the embedder and the LLM backend, with a hint for each problem."""
+
+    def body() -> int:
+        from assistant.doctor import run_checks
+
+        pipeline = _pipeline()
+        failed = 0
+        for check in run_checks(pipeline.settings):
+            mark = "ok  " if check.ok else "FAIL"
+            print(f"[{mark}] {check.name}: {check.detail}")
+            if not check.ok:
+                failed += 1
+                if check.hint:
+                    print(f"       Hint: {check.hint}")
+        return 3 if failed else 0
+
+    raise typer.Exit(run(body))
+
+
+@config_app.command("show")
+def config_show(
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the effective settings and where each came from (flag, env, config file, default)."""
+
+    def body() -> None:
+        from assistant.settings import config_path, describe_sources, load_settings
+
+        settings = load_settings()
+        rows = describe_sources(settings, {})
+        if as_json:
+            print(json.dumps({n: {"value": v, "source": s} for n, v, s in rows}, indent=2))
+            return
+        print(f"Config file: {config_path()}")
+        width = max(len(n) for n, _, _ in rows)
+        for name, value, source in rows:
+            print(f"  {name:<{width}}  {value}   ({source})")
+        print(f"  {'history_file':<{width}}  {settings.history_file}   (derived from home)")
+
+    run(body)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err("Interrupted.")
+        sys.exit(EXIT_INTERRUPTED)

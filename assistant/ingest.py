@@ -1,0 +1,175 @@
+"""Ingest: read abstracts, chunk, embed in batches, write to the store.
+
+Idempotent: a paper whose content is unchanged is not embedded again; a paper
+whose abstract changed replaces its old chunks; a paper seen in one more file
+only has its list of source files updated.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.chunking import Chunk, ChunkSpec, chunk_papers
+from assistant.corpus import LoadReport, Paper, Problem, load_abstracts
+from assistant.embedder import Embedder
+from assistant.store import Store, StoredPaper, chunk_id
+
+# Papers per embed-and-write step: big enough for efficient batches, small
+# enough that a crash loses little work and memory stays flat.
+_PAPERS_PER_STEP = 256
+
+
+@dataclass
+class IngestResult:
+    files: int = 0
+    entries: int = 0
+    papers: int = 0
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    sources_updated: int = 0
+    chunks_written: int = 0
+    seconds: float = 0.0
+    total_papers: int = 0
+    total_chunks: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.replaced or self.sources_updated)
+
+
+def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "paper_id": paper.paper_id,
+        "chunk_index": chunk.index,
+        "n_chunks": n_chunks,
+        "title": paper.title,
+        "content_hash": paper.content_hash,
+        "source_files": list(paper.source_files),
+    }
+    if paper.dates:
+        meta["dates"] = list(paper.dates)
+    if paper.external_id:
+        meta["external_id"] = paper.external_id
+    if paper.authors:
+        meta["authors"] = "; ".join(paper.authors)
+    if paper.categories:
+        meta["categories"] = list(paper.categories)
+    if chunk.index == 0:
+        # The whole abstract rides on the first chunk, for answers and Sources.
+        meta["abstract"] = paper.abstract
+    return meta
+
+
+def _merge_sources(stored: StoredPaper, paper: Paper) -> StoredPaper | None:
+    """The stored record with the new files added, or None if nothing is new."""
+    files = tuple(dict.fromkeys(stored.source_files + paper.source_files))
+    dates = tuple(dict.fromkeys(stored.dates + paper.dates))
+    if files == stored.source_files and dates == stored.dates:
+        return None
+    return StoredPaper(stored.paper_id, stored.content_hash, files, dates, stored.chunks)
+
+
+def _write(store: Store, embedder: Embedder, papers: Sequence[Paper], spec: ChunkSpec) -> int:
+    chunks = chunk_papers(papers, spec, embedder.count_tokens)
+    by_id = {p.paper_id: p for p in papers}
+    counts: dict[str, int] = {}
+    for c in chunks:
+        counts[c.paper_id] = counts.get(c.paper_id, 0) + 1
+    # Each paper's first chunk carries its content hash, which is how a later
+    # ingest knows the paper is stored: write it last, so that a crash never
+    # leaves a hash on a paper whose other chunks are missing.
+    chunks.sort(key=lambda c: c.index == 0)
+    vectors = embedder.embed_documents([c.text for c in chunks])
+    store.add_chunks(
+        [chunk_id(c.paper_id, c.index) for c in chunks],
+        vectors,
+        [c.text for c in chunks],
+        [chunk_metadata(by_id[c.paper_id], c, counts[c.paper_id]) for c in chunks],
+    )
+    return len(chunks)
+
+
+def ingest(
+    paths: Iterable[Path],
+    store: Store,
+    embedder: Embedder,
+    spec: ChunkSpec,
+    *,
+    progress: bool = True,
+) -> IngestResult:
+    """Bring the store up to date with the abstracts under `paths`."""
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    papers, report = load_abstracts(paths)
+    result = _from_report(report, len(papers))
+    bar = tqdm(
+        total=len(papers),
+        unit="paper",
+        desc="Ingesting",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    try:
+        for start in range(0, len(papers), _PAPERS_PER_STEP):
+            step = papers[start : start + _PAPERS_PER_STEP]
+            stored = store.stored_papers([p.paper_id for p in step])
+            fresh: list[Paper] = []
+            stale: list[str] = []
+            source_updates: dict[str, StoredPaper] = {}
+            for paper in step:
+                old = stored.get(paper.paper_id)
+                if old is None:
+                    fresh.append(paper)
+                    result.added += 1
+                elif old.content_hash != paper.content_hash:
+                    merged = _merge_sources(old, paper)
+                    files = merged.source_files if merged else old.source_files
+                    dates = merged.dates if merged else old.dates
+                    fresh.append(
+                        Paper(
+                            paper.paper_id,
+                            paper.title,
+                            paper.abstract,
+                            files,
+                            tuple(dict.fromkeys(paper.dates + dates)),
+                            paper.external_id,
+                            paper.authors,
+                            paper.categories,
+                        )
+                    )
+                    stale.append(paper.paper_id)
+                    result.replaced += 1
+                else:
+                    result.unchanged += 1
+                    merged = _merge_sources(old, paper)
+                    if merged is not None:
+                        source_updates[paper.paper_id] = merged
+            if stale:
+                store.delete_papers(stale)
+            if fresh:
+                result.chunks_written += _write(store, embedder, fresh, spec)
+            if source_updates:
+                store.update_sources(source_updates)
+                result.sources_updated += len(source_updates)
+            bar.update(len(step))
+    finally:
+        bar.close()
+    result.total_papers = store.paper_count()
+    result.total_chunks = store.chunk_count()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _from_report(report: LoadReport, papers: int) -> IngestResult:
+    return IngestResult(
+        files=report.files, entries=report.entries, papers=papers, problems=list(report.problems)
+    )

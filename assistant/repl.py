@@ -1,0 +1,94 @@
+"""The terminal loop of `assistant chat`: line editing and saved history on a
+terminal, plain lines from a pipe."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from assistant.chat import HELP, ChatSession
+from assistant.errors import AssistantError
+from assistant.pipeline import Pipeline
+
+PROMPT = "? "
+
+
+def _line_reader(history_file: str) -> Callable[[], str]:
+    if not sys.stdin.isatty():
+
+        def read_pipe() -> str:
+            line = sys.stdin.readline()
+            if not line:
+                raise EOFError
+            return line.rstrip("\n")
+
+        return read_pipe
+
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.history import FileHistory
+
+    # The history holds the user's questions: readable by them alone.
+    os.makedirs(os.path.dirname(history_file), exist_ok=True)
+    os.close(os.open(history_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+    session: PromptSession[str] = PromptSession(history=FileHistory(history_file))
+    return lambda: session.prompt(PROMPT)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def run_chat(pipeline: Pipeline, backend_name: str | None, model: str | None) -> None:
+    from assistant.cli import err, render_sources, report_answer
+
+    backend = pipeline.backend(backend_name, model)
+    session = ChatSession(pipeline.answerer(backend), pipeline.settings.history_file)
+    papers = pipeline.store.paper_count()
+    err(
+        f"Chatting with {papers} papers; answers by {backend.name} ({backend.model}). "
+        "/help for commands, Ctrl-D to leave."
+    )
+    read = _line_reader(str(pipeline.settings.history_file))
+    while True:
+        try:
+            line = read().strip()
+        except EOFError:
+            break
+        except KeyboardInterrupt:
+            continue
+        if not line:
+            continue
+        if line.startswith("/"):
+            command = line.split()[0].lower()
+            if command in ("/exit", "/quit"):
+                break
+            if command == "/help":
+                print(HELP)
+            elif command == "/reset":
+                session.reset()
+                print("Conversation forgotten.")
+            elif command == "/sources":
+                if session.last is None:
+                    print("No answer yet.")
+                else:
+                    print(render_sources(session.last).strip() or "The last answer cited no sources.")
+            elif command == "/clear-history":
+                removed = session.clear_history()
+                print("Chat history deleted." if removed else "There was no chat history.")
+            else:
+                print(f"Unknown command {command}. /help lists them.")
+            sys.stdout.flush()
+            continue
+        try:
+            answer = session.ask(line, on_text=_write)
+        except AssistantError as exc:
+            err(f"Error: {exc.message}")
+            if exc.hint:
+                err(f"Hint: {exc.hint}")
+            continue
+        report_answer(answer, streamed=True)
+        if answer.search_query != answer.question:
+            err(f"(searched for: {answer.search_query})")
+    err("Bye.")

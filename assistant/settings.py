@@ -1,0 +1,190 @@
+"""The one settings object: flag > environment > config file > default."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from assistant.errors import ConfigError
+
+BackendName = Literal["auto", "ollama", "llamacpp", "none"]
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+def default_home() -> Path:
+    """Per-user data directory, following the XDG convention."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "assistant"
+
+
+def config_path() -> Path:
+    explicit = os.environ.get("ASSISTANT_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("ASSISTANT_HOME")
+    return (Path(home).expanduser() if home else default_home()) / "config.toml"
+
+
+def normalize_host(host: str) -> str:
+    """Accept Ollama's own forms ("0.0.0.0", "host:port", full URL) and return a URL."""
+    host = host.strip().rstrip("/")
+    if "://" not in host:
+        host = "http://" + host
+    scheme, rest = host.split("://", 1)
+    if ":" not in rest.rsplit("]", 1)[-1]:
+        rest += ":11434"
+    if rest.startswith("0.0.0.0"):
+        rest = "127.0.0.1" + rest[len("0.0.0.0") :]
+    return f"{scheme}://{rest}"
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads the config file; a broken file is a ConfigError, not a traceback."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self.path = config_path()
+        self.values: dict[str, Any] = {}
+        if self.path.is_file():
+            try:
+                self.values = tomllib.loads(self.path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+                raise ConfigError(
+                    f"Cannot read the config file {self.path}: {exc}",
+                    hint="Fix the file or remove it; `assistant config show` lists valid keys.",
+                ) from exc
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.values.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Everything the pipeline needs; built once and passed explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Data directory: the Chroma store, the model cache and the chat history.",
+    )
+    collection: str = Field("abstracts", description="Name of the Chroma collection.")
+    backend: BackendName = Field(
+        "auto",
+        description="LLM backend: auto (Ollama if it has the model, else llamacpp), "
+        "ollama, llamacpp, or none (extractive answer, no LLM).",
+    )
+    ollama_host: str = Field(
+        DEFAULT_OLLAMA_HOST,
+        validation_alias=AliasChoices("ASSISTANT_OLLAMA_HOST", "OLLAMA_HOST", "ollama_host"),
+        description="URL of the Ollama server (also read from OLLAMA_HOST).",
+    )
+    ollama_model: str = Field("llama3.2", description="Model the Ollama backend asks for.")
+    llamacpp_model_path: Path | None = Field(
+        None, description="GGUF file for the llamacpp backend; empty means the bundled gemma3-270m."
+    )
+    llamacpp_threads: int = Field(0, description="CPU threads for llama.cpp; 0 means all cores.")
+    llamacpp_context_tokens: int = Field(4096, description="llama.cpp context window.")
+    connect_timeout_s: float = Field(
+        3.0, description="Seconds to wait for the Ollama server to accept a connection."
+    )
+    timeout_s: float = Field(
+        600.0,
+        description="Seconds to wait for the next piece of a streamed answer; CPU generation is slow.",
+    )
+    top_k: int = Field(5, ge=1, le=50, description="Papers passed to the LLM and shown by search.")
+    candidate_chunks: int = Field(
+        50, ge=1, description="Chunks fetched from the store before grouping them by paper."
+    )
+    chunk_tokens: int = Field(
+        256, ge=32, le=256, description="Largest chunk, in embedder tokens (MiniLM's limit is 256)."
+    )
+    chunk_overlap_sentences: int = Field(
+        1, ge=0, le=3, description="Sentences repeated between neighbouring chunks."
+    )
+    embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch at ingest.")
+    min_relevance: float = Field(
+        0.35,
+        description="Cosine similarity below which the best match is taken as not relevant "
+        "and the assistant declines to answer.",
+    )
+    max_answer_tokens: int = Field(400, ge=16, description="Longest answer the LLM may write.")
+    temperature: float = Field(0.1, ge=0.0, le=2.0, description="LLM sampling temperature.")
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return normalize_host(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @property
+    def store_dir(self) -> Path:
+        return self.home / "store"
+
+    @property
+    def history_file(self) -> Path:
+        return self.home / "chat_history"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; `overrides` are command-line flags (None means not given)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"Invalid settings: {problems}",
+            hint=f"Check flags, ASSISTANT_* variables and {config_path()}.",
+        ) from exc
+
+
+def describe_sources(settings: Settings, flags: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(name, value, where it came from) for every setting, for `config show`."""
+    toml = _TomlSource(Settings).values
+    rows: list[tuple[str, str, str]] = []
+    for name, field in Settings.model_fields.items():
+        env_names = [f"ASSISTANT_{name.upper()}"]
+        if name == "ollama_host":
+            env_names.append("OLLAMA_HOST")
+        env_hit = next((n for n in env_names if n in os.environ), None)
+        if flags.get(name) is not None:
+            origin = "flag"
+        elif env_hit:
+            origin = f"env {env_hit}"
+        elif name in toml:
+            origin = f"config {config_path()}"
+        else:
+            origin = "default"
+        rows.append((name, str(getattr(settings, name)), origin))
+        del field
+    return rows

@@ -1,0 +1,261 @@
+"""The persistent Chroma collection of chunks, and its fingerprint.
+
+The collection's metadata records how its vectors were made (embedder and
+chunking); opening it with other settings is refused, because mixing vectors
+from two models silently ruins retrieval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import StoreError
+from assistant.offline import enforce_offline
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SCHEMA_VERSION = 1
+REBUILD_HINT = "Rebuild it with: assistant ingest --rebuild"
+# Chroma rejects very large writes; stay well under its limit.
+_WRITE_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """How the vectors in a collection were made."""
+
+    embedder: str
+    chunking: str
+
+    def as_metadata(self) -> dict[str, str | int]:
+        return {"embedder": self.embedder, "chunking": self.chunking, "schema": SCHEMA_VERSION}
+
+
+@dataclass(frozen=True)
+class StoredPaper:
+    """What the store remembers of a paper, to decide whether to re-ingest it."""
+
+    paper_id: str
+    content_hash: str
+    source_files: tuple[str, ...]
+    dates: tuple[str, ...]
+    chunks: int
+
+
+@dataclass(frozen=True)
+class ChunkHit:
+    paper_id: str
+    chunk_id: str
+    similarity: float
+    text: str
+    metadata: Mapping[str, Any]
+
+
+def chunk_id(paper_id: str, index: int) -> str:
+    return f"{paper_id}#{index}"
+
+
+def _as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+class Store:
+    """A Chroma collection of chunk vectors, opened against a fingerprint."""
+
+    def __init__(self, path: Path, name: str, collection: Any, client: Any) -> None:
+        self.path = path
+        self.name = name
+        self._collection = collection
+        self._client = client
+
+    @staticmethod
+    def _client_for(path: Path) -> Any:
+        enforce_offline()
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(
+            path=str(path),
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+        )
+
+    @classmethod
+    def open(
+        cls,
+        path: Path,
+        name: str,
+        fingerprint: Fingerprint,
+        *,
+        create: bool = False,
+        rebuild: bool = False,
+    ) -> Store:
+        """Open (or create) the collection; refuse one made with other settings.
+
+        Raises:
+            StoreError: no index yet (and not `create`), or a fingerprint mismatch.
+        """
+        if not create and not (path / "chroma.sqlite3").exists():
+            raise StoreError(
+                f"No index found at {path}.",
+                hint="Build it with: assistant ingest  (the bundled abstracts) "
+                "or assistant ingest PATH...",
+            )
+        try:
+            client = cls._client_for(path)
+            existing = {c.name for c in client.list_collections()}
+            if rebuild and name in existing:
+                client.delete_collection(name)
+                existing.discard(name)
+            if name not in existing:
+                if not create:
+                    raise StoreError(
+                        f"The index at {path} has no collection {name!r}.",
+                        hint="Build it with: assistant ingest",
+                    )
+                collection = client.create_collection(
+                    name,
+                    metadata=fingerprint.as_metadata(),
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                )
+            else:
+                collection = client.get_collection(name, embedding_function=None)
+        except StoreError:
+            raise
+        except Exception as exc:  # chromadb raises many types for a damaged store
+            raise StoreError(f"Cannot open the index at {path}: {exc}", hint=REBUILD_HINT) from exc
+        store = cls(path, name, collection, client)
+        store._check(fingerprint)
+        return store
+
+    def _check(self, expected: Fingerprint) -> None:
+        meta = self._collection.metadata or {}
+        found = Fingerprint(str(meta.get("embedder", "?")), str(meta.get("chunking", "?")))
+        if meta.get("schema") != SCHEMA_VERSION or found != expected:
+            differences = [
+                f"{label}: index has {a!r}, settings ask for {b!r}"
+                for label, a, b in (
+                    ("embedder", found.embedder, expected.embedder),
+                    ("chunking", found.chunking, expected.chunking),
+                    ("schema", meta.get("schema"), SCHEMA_VERSION),
+                )
+                if a != b
+            ]
+            raise StoreError(
+                f"The index at {self.path} was built with other settings ("
+                + "; ".join(differences)
+                + ").",
+                hint=REBUILD_HINT,
+            )
+
+    # Reading ---------------------------------------------------------------
+
+    def chunk_count(self) -> int:
+        return int(self._collection.count())
+
+    def paper_count(self) -> int:
+        return len(self._collection.get(where={"chunk_index": 0}, include=[])["ids"])
+
+    def stored_papers(self, paper_ids: Sequence[str]) -> dict[str, StoredPaper]:
+        found: dict[str, StoredPaper] = {}
+        for start in range(0, len(paper_ids), _WRITE_BATCH):
+            batch = [chunk_id(p, 0) for p in paper_ids[start : start + _WRITE_BATCH]]
+            got = self._collection.get(ids=batch, include=["metadatas"])
+            for meta in got["metadatas"] or []:
+                pid = str(meta["paper_id"])
+                found[pid] = StoredPaper(
+                    pid,
+                    str(meta["content_hash"]),
+                    _as_tuple(meta.get("source_files")),
+                    _as_tuple(meta.get("dates")),
+                    int(meta["n_chunks"]),
+                )
+        return found
+
+    def query(
+        self, embedding: Sequence[float], n: int, where: Mapping[str, Any] | None = None
+    ) -> list[ChunkHit]:
+        total = self.chunk_count()
+        if total == 0:
+            return []
+        result = self._collection.query(
+            query_embeddings=[list(embedding)],
+            n_results=min(n, total),
+            where=dict(where) if where else None,
+            include=["documents", "metadatas", "distances"],
+        )
+        hits: list[ChunkHit] = []
+        for cid, doc, meta, dist in zip(
+            result["ids"][0],
+            result["documents"][0],
+            result["metadatas"][0],
+            result["distances"][0],
+            strict=True,
+        ):
+            hits.append(ChunkHit(str(meta["paper_id"]), cid, 1.0 - float(dist), doc or "", meta))
+        return hits
+
+    def paper_records(self, paper_ids: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+        """Metadata of each paper's first chunk, which also holds the full abstract."""
+        if not paper_ids:
+            return {}
+        got = self._collection.get(ids=[chunk_id(p, 0) for p in paper_ids], include=["metadatas"])
+        return {str(m["paper_id"]): m for m in got["metadatas"] or []}
+
+    def iter_paper_records(self, batch: int = 1000) -> Iterator[Mapping[str, Any]]:
+        offset = 0
+        while True:
+            got = self._collection.get(
+                where={"chunk_index": 0}, include=["metadatas"], limit=batch, offset=offset
+            )
+            metas = got["metadatas"] or []
+            yield from metas
+            if len(metas) < batch:
+                return
+            offset += batch
+
+    # Writing ---------------------------------------------------------------
+
+    def add_chunks(
+        self,
+        ids: Sequence[str],
+        embeddings: np.ndarray,
+        documents: Sequence[str],
+        metadatas: Sequence[Mapping[str, Any]],
+    ) -> None:
+        for start in range(0, len(ids), _WRITE_BATCH):
+            end = start + _WRITE_BATCH
+            self._collection.upsert(
+                ids=list(ids[start:end]),
+                embeddings=embeddings[start:end],
+                documents=list(documents[start:end]),
+                metadatas=[dict(m) for m in metadatas[start:end]],
+            )
+
+    def delete_papers(self, paper_ids: Sequence[str]) -> None:
+        for start in range(0, len(paper_ids), _WRITE_BATCH):
+            batch = list(paper_ids[start : start + _WRITE_BATCH])
+            self._collection.delete(where={"paper_id": {"$in": batch}})
+
+    def update_sources(self, updates: Mapping[str, StoredPaper]) -> None:
+        """Record more source files and dates for papers that are otherwise unchanged."""
+        for paper in updates.values():
+            ids = [chunk_id(paper.paper_id, i) for i in range(paper.chunks)]
+            got = self._collection.get(ids=ids, include=["metadatas"])
+            metas = []
+            for meta in got["metadatas"] or []:
+                meta = dict(meta)
+                meta["source_files"] = list(paper.source_files)
+                if paper.dates:
+                    meta["dates"] = list(paper.dates)
+                metas.append(meta)
+            self._collection.update(ids=got["ids"], metadatas=metas)
