@@ -32,7 +32,9 @@ class ChunkSpec:
     overlap_sentences: int = 1
 
     def describe(self) -> str:
-        return f"sentences<= {self.max_tokens} tokens, title prefix, overlap {self.overlap_sentences}"
+        return (
+            f"sentences<= {self.max_tokens} tokens, title prefix, overlap {self.overlap_sentences}"
+        )
 
 
 @dataclass(frozen=True)

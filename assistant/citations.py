@@ -46,6 +46,7 @@ class CitationStream:
     cited: list[str] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
     _buffer: str = ""
+    _last: str = ""
     _text: list[str] = field(default_factory=list)
 
     def display_number(self, paper_id: str) -> int:
@@ -64,6 +65,11 @@ class CitationStream:
             if number not in shown:
                 shown.append(number)
         return "".join(f"[{n}]" for n in shown)
+
+    def _after_word(self, out: list[str]) -> bool:
+        """`x[0]` is an index, not a citation: a marker never follows a letter or digit."""
+        previous = out[-1][-1:] if out and out[-1] else self._last
+        return previous.isalnum()
 
     def feed(self, piece: str) -> str:
         out: list[str] = []
@@ -84,12 +90,14 @@ class CitationStream:
                 else:
                     out.append(self._buffer + ch)
                     self._buffer = ""
-            elif ch == "[":
+            elif ch == "[" and not self._after_word(out):
                 self._buffer = ch
             else:
                 out.append(ch)
         text = "".join(out)
         self._text.append(text)
+        if text:
+            self._last = text[-1]
         return text
 
     def finish(self) -> str:

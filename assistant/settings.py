@@ -102,7 +102,8 @@ class Settings(BaseSettings):
     )
     timeout_s: float = Field(
         600.0,
-        description="Seconds to wait for the next piece of a streamed answer; CPU generation is slow.",
+        description="Seconds to wait for the next piece of a streamed answer "
+        "(CPU generation is slow).",
     )
     top_k: int = Field(5, ge=1, le=50, description="Papers passed to the LLM and shown by search.")
     candidate_chunks: int = Field(

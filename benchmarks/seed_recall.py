@@ -55,15 +55,11 @@ def main() -> None:
     print(f"recall@{args.k}: {found / total:.3f} ({found}/{total})")
     for qid, gold in misses:
         print(f"  missed {qid}: {gold}")
+    med = statistics.median
     print(
-        "best-match similarity, answerable: min {:.3f} median {:.3f}; unanswerable: "
-        "min {:.3f} median {:.3f} max {:.3f}".format(
-            min(best_answerable),
-            statistics.median(best_answerable),
-            min(best_unanswerable),
-            statistics.median(best_unanswerable),
-            max(best_unanswerable),
-        )
+        f"best-match similarity, answerable: min {min(best_answerable):.3f} "
+        f"median {med(best_answerable):.3f}; unanswerable: min {min(best_unanswerable):.3f} "
+        f"median {med(best_unanswerable):.3f} max {max(best_unanswerable):.3f}"
     )
 
 

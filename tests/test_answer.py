@@ -1,0 +1,148 @@
+"""`ask` end to end on real components: Chroma, MiniLM, and the bundled llama.cpp model."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from assistant.answer import retrieval_abstains
+from assistant.cli import app
+from assistant.retrieval import PaperHit
+from tests.conftest import ROOT
+
+runner = CliRunner()
+GOLDEN = Path(__file__).parent / "golden"
+QUESTION = "Which papers propose alternatives to batch normalization for NLP models?"
+
+
+def _sources(stdout: str) -> dict[int, str]:
+    block = stdout.split("\nSources:\n", 1)[1]
+    return {
+        int(m.group(1)): m.group(2)
+        for m in re.finditer(r"^\s+\[(\d+)\] (.+?) \(", block, flags=re.MULTILINE)
+    }
+
+
+def _cited(text: str) -> set[int]:
+    return {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+
+
+@pytest.mark.slow
+def test_ask_with_the_embedded_model_cites_only_retrieved_papers(bundled_home: Path) -> None:
+    result = runner.invoke(app, ["ask", QUESTION, "--backend", "llamacpp"])
+    assert result.exit_code == 0, result.stderr
+    assert "Backend: llamacpp (gemma-3-270m-q4_k_m.gguf)" in result.stderr
+    answer, _, _ = result.stdout.partition("\nSources:\n")
+    sources = _sources(result.stdout)
+    # The grammar makes every sentence cite; each citation shown resolves to a source.
+    assert sources, result.stdout
+    assert _cited(answer) == set(sources)
+    assert list(sources) == list(range(1, len(sources) + 1))
+
+    as_json = runner.invoke(app, ["ask", QUESTION, "--backend", "llamacpp", "--json"])
+    data = json.loads(as_json.stdout)
+    retrieved = {h["paper_id"] for h in data["retrieved"]}
+    assert data["answered"] is True and data["backend"] == "llamacpp"
+    assert {s["paper_id"] for s in data["sources"]} <= retrieved
+    assert _cited(data["answer"]) == {s["number"] for s in data["sources"]}
+    assert data["timings"]["first_token_s"] <= data["timings"]["total_s"]
+
+
+def _keys(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _keys(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [_keys(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_ask_json_schema_matches_golden(bundled_home: Path) -> None:
+    result = runner.invoke(app, ["ask", QUESTION, "--backend", "none", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    shape = _keys(data)
+    golden = GOLDEN / "ask_json_shape.json"
+    assert shape == json.loads(golden.read_text())
+    assert data["answered"] is True
+    assert data["answer"].startswith("Extractive answer (no language model)")
+    titles = {s["title"] for s in data["sources"]}
+    assert titles & {
+        "Layer Normalization",
+        "PowerNorm: Rethinking Batch Normalization in Transformers",
+    }
+
+
+def test_help_matches_golden() -> None:
+    result = runner.invoke(app, ["--help"], terminal_width=100)
+    assert result.stdout == (GOLDEN / "help.txt").read_text()
+
+
+def test_extractive_answer_is_labelled_and_cited(bundled_home: Path) -> None:
+    result = runner.invoke(app, ["ask", QUESTION, "--backend", "none"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Extractive answer (no language model)")
+    answer = result.stdout.split("\nSources:\n")[0]
+    assert _cited(answer) == set(_sources(result.stdout))
+
+
+def test_unrelated_question_is_declined_before_any_llm(bundled_home: Path) -> None:
+    # llamacpp would load a model; a retrieval abstention must not even try.
+    result = runner.invoke(
+        app,
+        [
+            "ask",
+            "What is the boiling point of tungsten in kelvin?",
+            "--backend",
+            "llamacpp",
+            "--json",
+        ],
+    )
+    data = json.loads(result.stdout)
+    assert result.exit_code == 0
+    assert (data["answered"], data["abstention"]) == (False, "retrieval")
+    assert data["answer"] == "The abstracts do not say."
+    assert data["sources"] == [] and "first_token_s" not in data["timings"]
+
+
+def _hit(score: float) -> PaperHit:
+    return PaperHit("p", "A title", score, "abstract", ("f",), (), None, (), "chunk")
+
+
+def test_retrieval_abstention_decision() -> None:
+    assert retrieval_abstains([], 0.35) == "The index returned no abstracts."
+    reason = retrieval_abstains([_hit(0.2)], 0.35)
+    assert reason is not None and "similarity 0.20 < 0.35" in reason
+    assert retrieval_abstains([_hit(0.5)], 0.35) is None
+
+
+def test_wheel_carries_prompts_and_data(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            "-q",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(tmp_path.glob("assistant-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for prompt in (ROOT / "prompts").glob("*.txt"):
+        assert f"assistant/_bundled/prompts/{prompt.name}" in names
+    for listing in (ROOT / "data").glob("*.txt"):
+        assert f"assistant/_bundled/data/{listing.name}" in names
