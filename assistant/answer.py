@@ -51,6 +51,7 @@ class Answer:
     incomplete: bool = False
     interrupted: bool = False
     error: str | None = None
+    error_hint: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -161,7 +162,7 @@ class Answerer:
                 if shown:
                     emit(shown)
         except BackendFailedError as exc:
-            result.incomplete, result.error = True, exc.message
+            result.incomplete, result.error, result.error_hint = True, exc.message, exc.hint
         except KeyboardInterrupt:
             result.incomplete, result.interrupted, result.error = True, True, "interrupted"
         emit(citations.finish())

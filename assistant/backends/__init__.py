@@ -75,12 +75,16 @@ def make_backend(
 ) -> Backend:
     """The backend `name`; `auto` is Ollama when it has the model, else llama.cpp."""
     if name == "auto":
-        from assistant.errors import BackendUnavailableError, ModelMissingError
+        from assistant.errors import (
+            BackendFailedError,
+            BackendUnavailableError,
+            ModelMissingError,
+        )
 
         ollama = _ollama(settings, embedder, model)
         try:
             ollama.check()
             return ollama
-        except (BackendUnavailableError, ModelMissingError):
+        except (BackendUnavailableError, ModelMissingError, BackendFailedError):
             return _llamacpp(settings, embedder, None)
     return REGISTRY[name](settings, embedder, model)

@@ -35,26 +35,34 @@ class OllamaBackend:
         timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
         self.client = ollama.Client(host=self.host, timeout=timeout)
         # A quick probe must not wait for a busy server for minutes.
+        self.probe_timeout_s = max(settings.connect_timeout_s, 1.0) * 2
         self.probe = ollama.Client(
             host=self.host,
-            timeout=httpx.Timeout(max(settings.connect_timeout_s, 1.0) * 2, connect=settings.connect_timeout_s),
+            timeout=httpx.Timeout(self.probe_timeout_s, connect=settings.connect_timeout_s),
         )
 
-    def _translate(self, exc: BaseException, during: str) -> Exception:
+    def _translate(self, exc: BaseException, during: str, timeout_s: float) -> Exception:
         httpx, ollama = self._httpx, self._ollama
         if isinstance(exc, ConnectionError | httpx.ConnectError | httpx.ConnectTimeout):
             return _unreachable(self.host)
         if isinstance(exc, ollama.ResponseError):
             if exc.status_code == 404 and "not found" in str(exc.error).lower():
                 return self._missing()
+            if exc.status_code < 0:
+                # An {"error": ...} line inside a stream that began with HTTP 200.
+                return BackendFailedError(
+                    f"Ollama reported an error {during}: {exc.error}",
+                    hint="Check the Ollama server's log; retry, or use --backend llamacpp.",
+                )
             return BackendFailedError(
                 f"Ollama answered HTTP {exc.status_code} {during}: {exc.error}",
                 hint="Check the Ollama server's log; retry, or use --backend llamacpp.",
             )
         if isinstance(exc, httpx.TimeoutException):
             return BackendFailedError(
-                f"Ollama sent nothing for {self.settings.timeout_s:g} s {during}.",
-                hint="Raise the limit with --timeout or ASSISTANT_TIMEOUT_S, or use a smaller model.",
+                f"Ollama sent nothing for {timeout_s:g} s {during}.",
+                hint="Raise the limit with --timeout or ASSISTANT_TIMEOUT_S, "
+                "or use a smaller model.",
             )
         if isinstance(exc, httpx.HTTPError | ValueError):
             return BackendFailedError(
@@ -73,7 +81,7 @@ class OllamaBackend:
         try:
             self.probe.show(self.model)
         except Exception as exc:
-            raise self._translate(exc, "while checking the model") from exc
+            raise self._translate(exc, "while checking the model", self.probe_timeout_s) from exc
 
     def _options(self, max_tokens: int) -> dict[str, Any]:
         return {"temperature": self.settings.temperature, "num_predict": max_tokens}
@@ -98,7 +106,7 @@ class OllamaBackend:
                 if part.done:
                     done = True
         except Exception as exc:
-            raise self._translate(exc, "while answering") from exc
+            raise self._translate(exc, "while answering", self.settings.timeout_s) from exc
         if not done:
             raise BackendFailedError(
                 "Ollama's stream ended before the answer was complete.",
@@ -114,5 +122,7 @@ class OllamaBackend:
                 options=self._options(max_tokens),
             )
         except Exception as exc:
-            raise self._translate(exc, "while rewriting the question") from exc
+            raise self._translate(
+                exc, "while rewriting the question", self.settings.timeout_s
+            ) from exc
         return str(reply.message.content or "")
