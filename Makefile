@@ -28,7 +28,9 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python benchmarks/seed_recall.py
+	$(BIN)/assistant eval ../shared/eval/seed_questions_dev.jsonl
+	$(BIN)/assistant eval ../shared/bench/scifact --split train
+	$(BIN)/python benchmarks/retrieval_variants.py
 	$(BIN)/python benchmarks/timings.py
 
 clean:

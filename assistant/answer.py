@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from assistant.abstention import Assessment, assess
 from assistant.backends import AnswerRequest, Backend
 from assistant.citations import CitationStream
 from assistant.errors import BackendFailedError, UsageError
@@ -52,6 +53,7 @@ class Answer:
     interrupted: bool = False
     error: str | None = None
     error_hint: str | None = None
+    assessment: Assessment | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -71,6 +73,7 @@ class Answer:
             "sources": [s.as_json() for s in self.sources],
             "retrieved": [h.as_json() for h in self.retrieved],
             "dropped_citations": self.dropped_citations,
+            "support": self.assessment.as_json() if self.assessment else None,
             "incomplete": self.incomplete,
             "error": self.error,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
@@ -90,19 +93,6 @@ def clean_question(question: str) -> str:
     return text
 
 
-def retrieval_abstains(hits: Sequence[PaperHit], min_relevance: float) -> str | None:
-    """Why the retrieved abstracts cannot answer, or None if they may."""
-    if not hits:
-        return "The index returned no abstracts."
-    best = hits[0]
-    if best.score < min_relevance:
-        return (
-            f"No abstract is close to the question (best match: {best.title!r}, "
-            f"similarity {best.score:.2f} < {min_relevance:.2f})."
-        )
-    return None
-
-
 class Answerer:
     """The answer chain: a LlamaIndex retriever, our prompts, a backend."""
 
@@ -113,13 +103,13 @@ class Answerer:
         prompts: PromptSet,
         *,
         top_k: int,
-        min_relevance: float,
+        min_support: float,
     ) -> None:
         self.retriever = retriever
         self.backend = backend
         self.prompts = prompts
         self.top_k = top_k
-        self.min_relevance = min_relevance
+        self.min_support = min_support
 
     def retrieve(self, query: str) -> list[PaperHit]:
         nodes = llama_retriever(self.retriever, self.top_k).retrieve(query)
@@ -142,9 +132,10 @@ class Answerer:
         hits = self.retrieve(query)
         result.retrieved = hits
         result.timings["retrieval_s"] = time.perf_counter() - started
-        reason = retrieval_abstains(hits, self.min_relevance)
-        if reason:
-            result.abstention, result.abstention_detail = "retrieval", reason
+        assessment = assess(question, hits, self.retriever.lexical, self.min_support)
+        result.assessment = assessment
+        if assessment.declined:
+            result.abstention, result.abstention_detail = "retrieval", assessment.reason
             result.text = DECLINE
             emit(DECLINE + "\n")
             result.timings["total_s"] = time.perf_counter() - started

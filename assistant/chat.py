@@ -40,11 +40,19 @@ class ChatSession:
     turns: list[Turn] = field(default_factory=list)
     standalone: list[str] = field(default_factory=list)
     last: Answer | None = None
+    # The latest question that stood on its own: the topic follow-ups refer to.
+    anchor: str | None = None
 
     def rewrite(self, question: str) -> str:
         """The question as a standalone search query, using the conversation."""
+        query, stands_alone = self._rewrite(question)
+        if stands_alone:
+            self.anchor = query
+        return query
+
+    def _rewrite(self, question: str) -> tuple[str, bool]:
         if not self.standalone or not needs_context(question):
-            return question
+            return question, True
         backend = self.answerer.backend
         if backend.instruction_following:
             prompts = self.answerer.prompts
@@ -58,10 +66,11 @@ class ChatSession:
             except AssistantError:
                 rewritten = ""
             if rewritten and len(rewritten) < 1000:
-                return rewritten.splitlines()[0]
-        # Without an instruction-following model: the previous standalone question
-        # carries the topic, the follow-up carries what is asked now.
-        return f"{self.standalone[-1]} {question}"
+                return rewritten.splitlines()[0], True
+        # Without an instruction-following model: the last question that stood on
+        # its own carries the topic, the follow-up carries what is asked now. Not
+        # the previous rewrite, or the query would grow with every follow-up.
+        return f"{self.anchor or self.standalone[-1]} {question}", False
 
     def ask(self, question: str, on_text: Callable[[str], None]) -> Answer:
         query = self.rewrite(question)
@@ -78,6 +87,7 @@ class ChatSession:
         self.turns.clear()
         self.standalone.clear()
         self.last = None
+        self.anchor = None
 
     def clear_history(self) -> bool:
         try:

@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
@@ -36,13 +36,18 @@ app.add_typer(config_app, name="config")
 
 T = TypeVar("T")
 _DEBUG = {"on": False}
+# Whether the streamed answer left its last line open (see report_answer).
+_STREAM = {"line_open": False}
 
+# The same names as settings.BackendName, repeated so that `--help` need not import pydantic.
+BackendChoice = Literal["auto", "ollama", "llamacpp", "none"]
 BackendOpt = Annotated[
-    str | None,
+    BackendChoice | None,
     typer.Option("--backend", "-b", help="auto, ollama, llamacpp or none (no LLM)."),
 ]
 ModelOpt = Annotated[
-    str | None, typer.Option("--model", "-m", help="Ollama model name, or a GGUF path for llamacpp.")
+    str | None,
+    typer.Option("--model", "-m", help="Ollama model name, or a GGUF path for llamacpp."),
 ]
 TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", help="How many papers to use.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -82,17 +87,26 @@ def _pipeline(**flags: Any) -> Pipeline:
     return Pipeline(load_settings(**flags))
 
 
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
-) -> None:
-    _DEBUG["on"] = debug or os.environ.get("ASSISTANT_DEBUG") == "1"
-    if version:
+def _print_version(value: bool) -> None:
+    # Eager: a group callback alone never runs without a command ("Missing command").
+    if value:
         from assistant import __version__
 
         print(__version__)
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    _DEBUG["on"] = debug or os.environ.get("ASSISTANT_DEBUG") == "1"
 
 
 @app.command()
@@ -202,10 +216,12 @@ def report_answer(answer: Answer, *, streamed: bool) -> None:
     """Everything after the streamed text: abstention reason, Sources, notes."""
     if not streamed:
         print(answer.text)
+    elif _STREAM["line_open"]:
+        # `answer.text` is stripped, so only the stream knows whether its line ended.
+        print()
+    _STREAM["line_open"] = False
     if answer.abstention:
         print(answer.abstention_detail or "")
-    elif not answer.text.endswith("\n"):
-        print()
     if answer.incomplete:
         print(f"[answer incomplete: {answer.error}]")
     sources = render_sources(answer)
@@ -217,9 +233,12 @@ def report_answer(answer: Answer, *, streamed: bool) -> None:
     sys.stdout.flush()
 
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+def write_stream(text: str) -> None:
+    """Show a piece of a streamed answer at once, remembering whether its line is open."""
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        _STREAM["line_open"] = not text.endswith("\n")
 
 
 @app.command()
@@ -237,12 +256,16 @@ def ask(
     """
 
     def body() -> int:
+        from assistant.answer import clean_question
+
+        # A usage error is reported before the index is opened or a model loaded.
+        clean_question(question)
         pipeline = _pipeline(top_k=top_k, timeout_s=timeout)
         chosen = pipeline.backend(backend, model)
         answerer = pipeline.answerer(chosen)
         if not as_json:
             err(f"Backend: {chosen.name} ({chosen.model})")
-        answer = answerer.answer(question, on_text=None if as_json else _write)
+        answer = answerer.answer(question, on_text=None if as_json else write_stream)
         if as_json:
             print(json.dumps(answer.as_json(), indent=2))
         else:
@@ -253,6 +276,8 @@ def ask(
             from assistant.errors import BackendFailedError
 
             err(f"Error: {answer.error}")
+            if answer.error_hint:
+                err(f"Hint: {answer.error_hint}")
             return BackendFailedError.exit_code
         return 0
 
@@ -290,6 +315,65 @@ def chat(
     run(body)
 
 
+@app.command("eval")
+def evaluate(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A BEIR folder (corpus.jsonl, queries, qrels) or a question-set .jsonl."
+        ),
+    ],
+    split: Annotated[str, typer.Option(help="BEIR split whose queries and qrels to use.")] = "test",
+    ask: Annotated[
+        bool, typer.Option("--ask", help="Question sets: also answer, and score citations.")
+    ] = False,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    top_k: TopKOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval (nDCG@10, recall, MRR, latency) or question answering.
+
+    Examples: assistant eval ../shared/bench/scifact --split train;
+    assistant eval questions.jsonl --ask --backend none
+    """
+
+    def body() -> None:
+        from dataclasses import asdict
+
+        from assistant.evaluation import evaluate_beir, evaluate_questions
+        from assistant.resources import data_dir
+
+        pipeline = _pipeline()
+        progress = not as_json
+        report: Any
+        if path.is_dir():
+            report = evaluate_beir(pipeline.settings, path, split, progress=progress)
+        else:
+            # Question sets are about the bundled abstracts: their own collection,
+            # so evaluating never adds papers to the user's index.
+            from assistant.pipeline import Pipeline
+
+            update: dict[str, Any] = {"collection": "eval-bundled"}
+            if top_k:
+                update["top_k"] = top_k
+            pipeline = Pipeline(pipeline.settings.model_copy(update=update))
+            pipeline.ingest([data_dir()], rebuild=False, progress=progress)
+            chosen = pipeline.backend(backend, model) if ask else None
+            report = evaluate_questions(
+                pipeline, path, k=top_k or 5, backend=chosen, progress=progress
+            )
+        if as_json:
+            print(json.dumps(asdict(report), indent=2))
+            return
+        rows = report.rows()
+        width = max(len(name) for name, _ in rows)
+        for name, value in rows:
+            print(f"{name:<{width}}  {value}")
+
+    run(body)
+
+
 @app.command()
 def doctor() -> None:
     """Check the index, the embedder and the LLM backend, with a hint for each problem."""
@@ -313,15 +397,22 @@ def doctor() -> None:
 
 @config_app.command("show")
 def config_show(
+    top_k: TopKOpt = None,
+    backend: BackendOpt = None,
+    timeout: TimeoutOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print the effective settings and where each came from (flag, env, config file, default)."""
+    """Print the effective settings and where each came from (flag, env, config file, default).
+
+    Example: assistant config show -k 8 --backend none
+    """
 
     def body() -> None:
         from assistant.settings import config_path, describe_sources, load_settings
 
-        settings = load_settings()
-        rows = describe_sources(settings, {})
+        flags = {"top_k": top_k, "backend": backend, "timeout_s": timeout}
+        settings = load_settings(**flags)
+        rows = describe_sources(settings, flags)
         if as_json:
             print(json.dumps({n: {"value": v, "source": s} for n, v, s in rows}, indent=2))
             return

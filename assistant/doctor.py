@@ -76,7 +76,26 @@ def _index(settings: Settings) -> Check:
             f"built with other settings ({', '.join(wrong)} differ)",
             "Run: assistant ingest --rebuild",
         )
-    return Check("index", True, f"{count} chunks at {settings.store_dir}, settings match")
+    lexical = settings.store_dir / f"lexical-{settings.collection}.sqlite3"
+    try:
+        con = sqlite3.connect(f"file:{lexical}?mode=ro", uri=True)
+        try:
+            papers = con.execute("SELECT COUNT(*) FROM papers").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        return Check(
+            "index",
+            False,
+            f"the lexical (BM25) index {lexical} is missing or damaged ({exc})",
+            "Run: assistant ingest  (it fills in what is missing), or assistant ingest --rebuild",
+        )
+    return Check(
+        "index",
+        True,
+        f"{count} chunks and {papers} papers in the BM25 index at {settings.store_dir}, "
+        "settings match",
+    )
 
 
 def _embedder() -> Check:

@@ -17,6 +17,7 @@ from typing import Any
 from assistant.chunking import Chunk, ChunkSpec, chunk_papers
 from assistant.corpus import LoadReport, Paper, Problem, load_abstracts
 from assistant.embedder import Embedder
+from assistant.lexical import LexicalIndex
 from assistant.store import Store, StoredPaper, chunk_id
 
 # Papers per embed-and-write step: big enough for efficient batches, small
@@ -101,10 +102,11 @@ def ingest(
     store: Store,
     embedder: Embedder,
     spec: ChunkSpec,
+    lexical: LexicalIndex,
     *,
     progress: bool = True,
 ) -> IngestResult:
-    """Bring the store up to date with the abstracts under `paths`."""
+    """Bring the vector store and the lexical index up to date with `paths`."""
     from tqdm import tqdm
 
     started = time.perf_counter()
@@ -157,6 +159,14 @@ def ingest(
                 store.delete_papers(stale)
             if fresh:
                 result.chunks_written += _write(store, embedder, fresh, spec)
+            # The lexical row follows the vectors; a paper whose row is missing
+            # (an earlier ingest stopped between the two) gets it now.
+            have = lexical.present([p.paper_id for p in step])
+            lexical.upsert(
+                (p.paper_id, p.title, p.abstract)
+                for p in step
+                if p.paper_id not in have or p.paper_id in stale
+            )
             if source_updates:
                 store.update_sources(source_updates)
                 result.sources_updated += len(source_updates)

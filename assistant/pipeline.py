@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from assistant.backends import Backend
     from assistant.embedder import MiniLMEmbedder
     from assistant.ingest import IngestResult
+    from assistant.lexical import LexicalIndex
     from assistant.prompts import PromptSet
     from assistant.retrieval import Retriever
 
@@ -51,11 +52,29 @@ class Pipeline:
     def store(self) -> Store:
         return self.open_store()
 
+    @property
+    def lexical_path(self) -> Path:
+        return self.settings.store_dir / f"lexical-{self.settings.collection}.sqlite3"
+
+    def open_lexical(self) -> LexicalIndex:
+        from assistant.lexical import LexicalIndex
+
+        return LexicalIndex(self.lexical_path)
+
     @cached_property
     def retriever(self) -> Retriever:
-        from assistant.retrieval import Retriever
+        from assistant.retrieval import Fusion, Retriever
 
-        return Retriever(self.store, self.embedder, self.settings.candidate_chunks)
+        fusion = Fusion(
+            self.settings.retrieval_mode, self.settings.dense_weight, self.settings.fusion_pool
+        )
+        return Retriever(
+            self.store,
+            self.embedder,
+            self.settings.candidate_chunks,
+            self.open_lexical(),
+            fusion,
+        )
 
     @cached_property
     def prompts(self) -> PromptSet:
@@ -76,11 +95,17 @@ class Pipeline:
             backend,
             self.prompts,
             top_k=self.settings.top_k,
-            min_relevance=self.settings.min_relevance,
+            min_support=self.settings.min_support,
         )
 
     def ingest(self, paths: list[Path], *, rebuild: bool, progress: bool) -> IngestResult:
         from assistant.ingest import ingest
 
         store = self.open_store(create=True, rebuild=rebuild)
-        return ingest(paths, store, self.embedder, self.chunk_spec, progress=progress)
+        lexical = self.open_lexical()
+        try:
+            if rebuild:
+                lexical.clear()
+            return ingest(paths, store, self.embedder, self.chunk_spec, lexical, progress=progress)
+        finally:
+            lexical.close()

@@ -35,13 +35,8 @@ def _line_reader(history_file: str) -> Callable[[], str]:
     return lambda: session.prompt(PROMPT)
 
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
-
-
 def run_chat(pipeline: Pipeline, backend_name: str | None, model: str | None) -> None:
-    from assistant.cli import err, render_sources, report_answer
+    from assistant.cli import err, render_sources, report_answer, write_stream
 
     backend = pipeline.backend(backend_name, model)
     session = ChatSession(pipeline.answerer(backend), pipeline.settings.history_file)
@@ -73,7 +68,8 @@ def run_chat(pipeline: Pipeline, backend_name: str | None, model: str | None) ->
                 if session.last is None:
                     print("No answer yet.")
                 else:
-                    print(render_sources(session.last).strip() or "The last answer cited no sources.")
+                    shown = render_sources(session.last).strip()
+                    print(shown or "The last answer cited no sources.")
             elif command == "/clear-history":
                 removed = session.clear_history()
                 print("Chat history deleted." if removed else "There was no chat history.")
@@ -82,11 +78,16 @@ def run_chat(pipeline: Pipeline, backend_name: str | None, model: str | None) ->
             sys.stdout.flush()
             continue
         try:
-            answer = session.ask(line, on_text=_write)
+            answer = session.ask(line, on_text=write_stream)
         except AssistantError as exc:
             err(f"Error: {exc.message}")
             if exc.hint:
                 err(f"Hint: {exc.hint}")
+            continue
+        except KeyboardInterrupt:
+            # Ctrl-C before the answer streams (rewriting the question or searching):
+            # drop this question, keep the session, as /help promises.
+            err("Interrupted.")
             continue
         report_answer(answer, streamed=True)
         if answer.search_query != answer.question:

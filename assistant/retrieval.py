@@ -1,7 +1,8 @@
 """From a question to the papers most likely to answer it.
 
-The store returns chunks; a paper is as relevant as its best chunk. The
-LlamaIndex adapter exposes the same ranking through LlamaIndex's retriever
+Two rankings of papers are fused: dense (the store returns chunks; a paper is
+as relevant as its best chunk) and lexical (BM25 over title and abstract). The
+LlamaIndex adapter exposes the fused ranking through LlamaIndex's retriever
 interface, which is what the answer chain consumes.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistant.embedder import Embedder
+from assistant.lexical import LexicalIndex
 from assistant.store import ChunkHit, Store, _as_tuple
 
 if TYPE_CHECKING:
@@ -31,12 +33,18 @@ class PaperHit:
     external_id: str | None
     authors: tuple[str, ...]
     best_chunk: str
+    # The signals behind `score`: cosine similarity of the best chunk (None if
+    # the paper was not among the dense candidates) and BM25 (None if no term matched).
+    dense: float | None = None
+    lexical: float | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "paper_id": self.paper_id,
             "title": self.title,
             "score": round(self.score, 4),
+            "dense": None if self.dense is None else round(self.dense, 4),
+            "lexical": None if self.lexical is None else round(self.lexical, 4),
             "source_files": list(self.source_files),
             "dates": list(self.dates),
             "external_id": self.external_id,
@@ -53,34 +61,107 @@ def _group_by_paper(hits: list[ChunkHit]) -> list[ChunkHit]:
     return sorted(best.values(), key=lambda h: h.similarity, reverse=True)
 
 
-class Retriever:
-    """Dense retrieval over chunks, ranked per paper."""
+@dataclass(frozen=True)
+class Fusion:
+    """How dense and lexical rankings combine; the defaults are the measured best."""
 
-    def __init__(self, store: Store, embedder: Embedder, candidate_chunks: int = 50) -> None:
+    mode: str = "hybrid"  # hybrid | dense | lexical
+    dense_weight: float = 0.5
+    pool: int = 100
+
+
+def fuse(
+    dense: Mapping[str, float], lexical: Mapping[str, float], dense_weight: float
+) -> list[tuple[str, float]]:
+    """Papers ranked by a weighted sum of normalised dense and lexical scores.
+
+    Dense similarities are min-max scaled over the candidates; BM25 scores are
+    divided by the best one. A paper missing from one ranking gets 0 there.
+    """
+    scores: dict[str, float] = {}
+    if dense:
+        low, high = min(dense.values()), max(dense.values())
+        span = (high - low) or 1.0
+        for pid, value in dense.items():
+            scores[pid] = dense_weight * (value - low) / span
+    if lexical:
+        best = max(lexical.values()) or 1.0
+        for pid, value in lexical.items():
+            scores[pid] = scores.get(pid, 0.0) + (1 - dense_weight) * value / best
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+class Retriever:
+    """Hybrid retrieval over chunks (dense) and papers (BM25), ranked per paper."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        candidate_chunks: int = 50,
+        lexical: LexicalIndex | None = None,
+        fusion: Fusion | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.candidate_chunks = candidate_chunks
+        self.lexical = lexical
+        self.fusion = fusion or Fusion()
+
+    def dense_scores(
+        self, query: str, n_chunks: int, where: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, float], dict[str, ChunkHit]]:
+        vector = self.embedder.embed_query(query)
+        best = _group_by_paper(self.store.query(vector, n_chunks, where))
+        return {h.paper_id: h.similarity for h in best}, {h.paper_id: h for h in best}
+
+    def lexical_scores(self, query: str, n: int) -> dict[str, float]:
+        if self.lexical is None:
+            return {}
+        return dict(self.lexical.search(query, n))
+
+    def rank(
+        self, query: str, k: int, where: Mapping[str, Any] | None = None
+    ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float], dict[str, ChunkHit]]:
+        """The top `k` paper ids with fused scores, and the dense and lexical signals."""
+        mode = self.fusion.mode if self.lexical is not None else "dense"
+        pool = max(self.fusion.pool, k)
+        dense: dict[str, float] = {}
+        chunks: dict[str, ChunkHit] = {}
+        lexical: dict[str, float] = {}
+        if mode != "lexical":
+            dense, chunks = self.dense_scores(query, max(self.candidate_chunks, pool * 2), where)
+        if mode != "dense" and not where:
+            lexical = self.lexical_scores(query, pool)
+        if mode == "dense" or not lexical:
+            ranked = sorted(dense.items(), key=lambda item: -item[1])
+        elif mode == "lexical":
+            ranked = sorted(lexical.items(), key=lambda item: -item[1])
+        else:
+            ranked = fuse(dense, lexical, self.fusion.dense_weight)
+        return ranked[:k], dense, lexical, chunks
 
     def search(self, query: str, k: int, where: Mapping[str, Any] | None = None) -> list[PaperHit]:
-        vector = self.embedder.embed_query(query)
-        chunks = self.store.query(vector, max(self.candidate_chunks, k * 4), where)
-        ranked = _group_by_paper(chunks)[:k]
-        records = self.store.paper_records([h.paper_id for h in ranked])
+        ranked, dense, lexical, chunks = self.rank(query, k, where)
+        records = self.store.paper_records([pid for pid, _ in ranked])
         hits = []
-        for chunk in ranked:
-            meta = records.get(chunk.paper_id, chunk.metadata)
+        for pid, score in ranked:
+            chunk = chunks.get(pid)
+            meta = records.get(pid) or (chunk.metadata if chunk else {})
             authors = str(meta.get("authors") or "")
             hits.append(
                 PaperHit(
-                    paper_id=chunk.paper_id,
+                    paper_id=pid,
                     title=str(meta.get("title", "")),
-                    score=chunk.similarity,
-                    abstract=str(meta.get("abstract") or chunk.text),
+                    score=score,
+                    abstract=str(meta.get("abstract") or (chunk.text if chunk else "")),
                     source_files=_as_tuple(meta.get("source_files")),
                     dates=_as_tuple(meta.get("dates")),
                     external_id=(str(meta["external_id"]) if meta.get("external_id") else None),
                     authors=tuple(a for a in authors.split("; ") if a),
-                    best_chunk=chunk.text,
+                    best_chunk=chunk.text if chunk else "",
+                    dense=dense.get(pid),
+                    lexical=lexical.get(pid),
                 )
             )
         return hits

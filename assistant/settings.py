@@ -109,6 +109,17 @@ class Settings(BaseSettings):
     candidate_chunks: int = Field(
         50, ge=1, description="Chunks fetched from the store before grouping them by paper."
     )
+    retrieval_mode: Literal["hybrid", "dense", "lexical"] = Field(
+        "hybrid",
+        description="hybrid fuses dense (MiniLM) and lexical (BM25) rankings; "
+        "dense or lexical use one alone.",
+    )
+    dense_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of the dense ranking in the hybrid score."
+    )
+    fusion_pool: int = Field(
+        100, ge=10, description="Papers taken from each ranking before fusing them."
+    )
     chunk_tokens: int = Field(
         256, ge=32, le=256, description="Largest chunk, in embedder tokens (MiniLM's limit is 256)."
     )
@@ -116,10 +127,10 @@ class Settings(BaseSettings):
         1, ge=0, le=3, description="Sentences repeated between neighbouring chunks."
     )
     embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch at ingest.")
-    min_relevance: float = Field(
-        0.35,
-        description="Cosine similarity below which the best match is taken as not relevant "
-        "and the assistant declines to answer.",
+    min_support: float = Field(
+        0.49,
+        description="Retrieval support (closeness, key-word coverage, unknown names; see "
+        "abstention.py) below which the assistant says the abstracts do not answer.",
     )
     max_answer_tokens: int = Field(400, ge=16, description="Longest answer the LLM may write.")
     temperature: float = Field(0.1, ge=0.0, le=2.0, description="LLM sampling temperature.")
@@ -177,7 +188,9 @@ def describe_sources(settings: Settings, flags: dict[str, Any]) -> list[tuple[st
         env_names = [f"ASSISTANT_{name.upper()}"]
         if name == "ollama_host":
             env_names.append("OLLAMA_HOST")
-        env_hit = next((n for n in env_names if n in os.environ), None)
+        # pydantic-settings matches variable names without regard to case.
+        present = {k.upper(): k for k in os.environ}
+        env_hit = next((present[n] for n in env_names if n in present), None)
         if flags.get(name) is not None:
             origin = "flag"
         elif env_hit:

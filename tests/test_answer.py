@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from assistant.answer import retrieval_abstains
 from assistant.cli import app
-from assistant.retrieval import PaperHit
 from tests.conftest import ROOT
 
 runner = CliRunner()
@@ -106,17 +104,6 @@ def test_unrelated_question_is_declined_before_any_llm(bundled_home: Path) -> No
     assert (data["answered"], data["abstention"]) == (False, "retrieval")
     assert data["answer"] == "The abstracts do not say."
     assert data["sources"] == [] and "first_token_s" not in data["timings"]
-
-
-def _hit(score: float) -> PaperHit:
-    return PaperHit("p", "A title", score, "abstract", ("f",), (), None, (), "chunk")
-
-
-def test_retrieval_abstention_decision() -> None:
-    assert retrieval_abstains([], 0.35) == "The index returned no abstracts."
-    reason = retrieval_abstains([_hit(0.2)], 0.35)
-    assert reason is not None and "similarity 0.20 < 0.35" in reason
-    assert retrieval_abstains([_hit(0.5)], 0.35) is None
 
 
 def test_wheel_carries_prompts_and_data(tmp_path: Path) -> None:

@@ -1,0 +1,463 @@
+"""`assistant chat`: follow-ups rewritten with the conversation, slash commands,
+a real terminal (line editing, saved history, Ctrl-D), and Ctrl-C that stops an
+answer but keeps the session."""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+import re
+import select
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from conftest import cli_env, run_cli
+from typer.testing import CliRunner
+
+from assistant.answer import Answer
+from assistant.backends import REGISTRY, AnswerRequest
+from assistant.chat import HELP, ChatSession, needs_context
+from assistant.cli import app
+from assistant.errors import BackendFailedError
+from assistant.pipeline import Pipeline
+from assistant.settings import load_settings
+
+FIRST = "Which paper introduces Layer Normalization?"
+FOLLOW_UP = "What problem with batch normalization do they address?"
+LAYER_NORM_SOURCE = "] Layer Normalization ("
+
+
+def _answers(stdout: str) -> list[str]:
+    """The stdout of each extractive answer, in order."""
+    from assistant.backends.extractive import LABEL
+
+    return [LABEL + part for part in stdout.split(LABEL)[1:]]
+
+
+def _source_lines(block: str) -> list[str]:
+    """The numbered lines of a Sources list, given the text that follows "Sources:"."""
+    return [line for line in block.splitlines() if line.startswith("  [")]
+
+
+# Through a pipe ----------------------------------------------------------------
+
+
+def test_follow_up_is_rewritten_and_sources_shows_last_answer(bundled_home: Path) -> None:
+    script = f"{FIRST}\n{FOLLOW_UP}\n/sources\n"  # then EOF, as Ctrl-D
+    result = run_cli("chat", "--backend", "none", input=script)
+
+    assert result.returncode == 0, result.stderr
+    assert re.match(r"Chatting with \d+ papers; answers by none \(extractive\)\.", result.stderr)
+    # Only the follow-up needed the conversation, and its search carried the topic.
+    searched = [line for line in result.stderr.splitlines() if line.startswith("(searched for:")]
+    assert searched == [f"(searched for: {FIRST} {FOLLOW_UP})"]
+
+    answers = _answers(result.stdout)
+    assert len(answers) == 2
+    assert LAYER_NORM_SOURCE in answers[0]
+    # The follow-up's own Sources, then the same list again from /sources.
+    _, own, repeated = answers[1].split("Sources:")
+    assert any(LAYER_NORM_SOURCE in line for line in _source_lines(own))
+    assert _source_lines(repeated) == _source_lines(own) != []
+    assert result.stderr.rstrip().endswith("Bye.")
+
+
+def test_reset_unknown_command_and_empty_lines(bundled_home: Path) -> None:
+    script = "\n".join(
+        [
+            "/sources",
+            "",
+            "   ",
+            "/foo",
+            FIRST,
+            "/reset",
+            FOLLOW_UP,
+            "/HELP",
+            "/exit",
+            "Is this line ever answered?",
+        ]
+    )
+    result = run_cli("chat", "--backend", "none", input=script + "\n")
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("No answer yet.\nUnknown command /foo. /help lists them.\n")
+    assert "Conversation forgotten." in out
+    assert HELP in out  # commands are case-insensitive
+    # Empty lines asked nothing; the line after /exit was never read.
+    assert "The question is empty" not in result.stderr
+    assert len(_answers(out)) == 2
+    # After /reset the follow-up stands alone: it is searched as typed.
+    assert "(searched for:" not in result.stderr
+    assert out.index("Conversation forgotten.") < out.index(_answers(out)[1])
+    assert result.stderr.rstrip().endswith("Bye.")
+
+
+def test_ctrl_c_while_waiting_for_input_keeps_the_session(bundled_home: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "chat", "--backend", "none"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    try:
+        assert proc.stderr is not None and proc.stdin is not None
+        banner = proc.stderr.readline()
+        assert banner.startswith("Chatting with"), banner
+        time.sleep(1.0)  # let it block reading the next line
+        proc.send_signal(signal.SIGINT)
+        # Type after the interrupt is handled: a line arriving in the same instant
+        # as the signal is lost (the exception is raised as readline returns).
+        time.sleep(1.0)
+        out, errors = proc.communicate(FIRST + "\n", timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, errors
+    assert LAYER_NORM_SOURCE in out
+    assert "Interrupted" not in errors
+    assert errors.rstrip().endswith("Bye.")
+
+
+def test_clear_history_option(isolated_home: Path) -> None:
+    runner = CliRunner()
+    history = isolated_home / "chat_history"
+    history.parent.mkdir(parents=True)
+    history.write_text("+an old question\n", encoding="utf-8")
+
+    first = runner.invoke(app, ["chat", "--clear-history"])
+    assert first.exit_code == 0, first.output
+    assert first.stdout == "Chat history deleted.\n"
+    assert not history.exists()
+
+    second = runner.invoke(app, ["chat", "--clear-history"])
+    assert second.exit_code == 0
+    assert second.stdout == "There was no chat history.\n"
+
+
+# Through a real pseudo-terminal ------------------------------------------------
+
+
+class Terminal:
+    """A child process on a pseudo-terminal, read with timeouts, like a user at a screen."""
+
+    def __init__(self, args: list[str], env: dict[str, str], *, columns: int, lines: int) -> None:
+        self.master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        self.proc = subprocess.Popen(
+            args, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+        )
+        os.close(slave)
+        self.output = b""
+        self._seen = 0
+        self._answered_cpr = 0
+        self.closed = False
+
+    def _pump(self, timeout: float) -> None:
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if not ready:
+            return
+        try:
+            data = os.read(self.master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            data = b""
+        if not data:
+            self.closed = True
+            return
+        self.output += data
+        # Answer cursor position requests as a real terminal does.
+        while self.output.count(b"\x1b[6n") > self._answered_cpr:
+            os.write(self.master, b"\x1b[1;1R")
+            self._answered_cpr += 1
+
+    def expect(self, text: bytes, timeout: float) -> bytes:
+        """Output up to and including `text`, which must appear within `timeout`."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output[self._seen :]:
+            if self.closed or time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not shown; screen ends: {self.output[-1500:]!r}")
+            self._pump(0.1)
+        end = self.output.index(text, self._seen) + len(text)
+        shown, self._seen = self.output[self._seen : end], end
+        return shown
+
+    def wait_for_prompt(self, timeout: float) -> None:
+        """Wait until the line editor reads keys (the terminal leaves canonical mode)."""
+        deadline = time.monotonic() + timeout
+        while termios.tcgetattr(self.master)[3] & termios.ICANON:
+            if self.closed or self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"no prompt; screen ends: {self.output[-1500:]!r}")
+            self._pump(0.05)
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def wait_exit(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while not self.closed or self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"did not exit; screen ends: {self.output[-1500:]!r}")
+            self._pump(0.1)
+        return self.proc.wait()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.fixture
+def terminal() -> Iterator[Callable[[list[str], dict[str, str]], Terminal]]:
+    """Opens terminals (100 x 40) and kills whatever still runs at the end of the test."""
+    opened: list[Terminal] = []
+
+    def open_terminal(args: list[str], env: dict[str, str]) -> Terminal:
+        opened.append(Terminal(args, env, columns=100, lines=40))
+        return opened[-1]
+
+    yield open_terminal
+    for screen in opened:
+        screen.close()
+
+
+@pytest.mark.parametrize("term", ["dumb", "xterm"])
+def test_chat_in_a_terminal(
+    term: str,
+    copy_of_bundled_index: Path,
+    terminal: Callable[[list[str], dict[str, str]], Terminal],
+) -> None:
+    screen = terminal(
+        [sys.executable, "-m", "assistant", "chat", "--backend", "none"],
+        cli_env(TERM=term, COLUMNS="100", LINES="40"),
+    )
+    screen.expect(b"Ctrl-D to leave.", timeout=120)
+    screen.wait_for_prompt(timeout=60)
+    assert b"?" in screen.output[-200:]
+
+    screen.type(FIRST.encode() + b"\r")
+    shown = screen.expect(b"Sources:", timeout=120)
+    assert b"Extractive answer (no language model)" in shown
+    screen.wait_for_prompt(timeout=60)
+    assert LAYER_NORM_SOURCE.encode() in screen.output[screen.output.rindex(b"Sources:") :]
+
+    screen.type(b"/help\r")
+    shown = screen.expect(b"Ctrl-C stops an answer in progress", timeout=30)
+    for command in (b"/sources", b"/reset", b"/clear-history", b"/help", b"/exit"):
+        assert command in shown
+    screen.wait_for_prompt(timeout=30)
+
+    screen.type(b"\x04")  # Ctrl-D
+    assert screen.wait_exit(timeout=30) == 0
+    assert b"Bye." in screen.output[screen._seen :]
+
+    history = copy_of_bundled_index / "chat_history"
+    assert FIRST in history.read_text(encoding="utf-8")
+    assert stat.S_IMODE(history.stat().st_mode) == 0o600
+
+    cleared = CliRunner().invoke(app, ["chat", "--clear-history"])
+    assert cleared.exit_code == 0
+    assert cleared.stdout == "Chat history deleted.\n"
+    assert not history.exists()
+
+
+# In process: the session object ------------------------------------------------
+
+
+class ScriptedBackend:
+    """Stands in for an LLM and for a user pressing Ctrl-C at a chosen moment."""
+
+    name = "scripted"
+    model = "test"
+
+    def __init__(
+        self, answers: list[list[str]], rewrites: list[str | BaseException] | None = None
+    ) -> None:
+        self.instruction_following = rewrites is not None
+        self.answers = list(answers)
+        self.rewrites = list(rewrites or [])
+        self.prompts: list[str] = []
+
+    def check(self) -> None:
+        return None
+
+    def stream(self, request: AnswerRequest) -> Iterator[str]:
+        for step in self.answers.pop(0):
+            if step == "^C":  # the user presses Ctrl-C here
+                raise KeyboardInterrupt
+            yield step
+
+    def complete(self, prompt: str, max_tokens: int) -> str:
+        self.prompts.append(prompt)
+        outcome = self.rewrites.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+
+@pytest.fixture
+def pipeline(bundled_home: Path) -> Pipeline:
+    return Pipeline(load_settings())
+
+
+def _session(pipeline: Pipeline, backend: ScriptedBackend, home: Path) -> ChatSession:
+    return ChatSession(pipeline.answerer(backend), home / "chat_history")
+
+
+def _ask(session: ChatSession, question: str) -> tuple[Answer, str]:
+    shown: list[str] = []
+    try:
+        answer = session.ask(question, on_text=shown.append)
+    except KeyboardInterrupt:  # escaping would stop the whole test run
+        pytest.fail("Ctrl-C escaped the chat session")
+    return answer, "".join(shown)
+
+
+def test_ctrl_c_during_an_answer_keeps_the_session(pipeline: Pipeline, tmp_path: Path) -> None:
+    backend = ScriptedBackend(
+        [
+            ["Layer normalization is introduced ", "in [1]", "^C", "never shown"],
+            ["It fixes the dependence on the mini-batch size [1]."],
+        ]
+    )
+    session = _session(pipeline, backend, tmp_path)
+
+    first, shown = _ask(session, FIRST)
+    assert first.interrupted and first.incomplete
+    assert first.error == "interrupted"
+    assert shown == first.text == "Layer normalization is introduced in [1]"
+    # The marker that streamed before Ctrl-C still resolves to the first retrieved paper.
+    assert [(s.number, s.hit) for s in first.sources] == [(1, first.retrieved[0])]
+    assert session.last is first
+
+    second, shown = _ask(session, FOLLOW_UP)
+    assert not second.interrupted and not second.incomplete
+    assert shown == "It fixes the dependence on the mini-batch size [1]."
+    assert session.last is second
+    # No instruction-following model: the previous question carries the topic.
+    assert second.search_query == f"{FIRST} {FOLLOW_UP}"
+
+
+def test_rewrite_uses_an_instruction_following_model(pipeline: Pipeline, tmp_path: Path) -> None:
+    rewritten = "What problem of batch normalization does Layer Normalization address?"
+    backend = ScriptedBackend(
+        [["Layer Normalization [1]."], ["Mini-batch dependence [1]."], ["Recurrent nets [1]."]],
+        rewrites=[rewritten + "\nextra line", BackendFailedError("HTTP 500")],
+    )
+    session = _session(pipeline, backend, tmp_path)
+
+    _ask(session, FIRST)
+    assert backend.prompts == []  # the first question needs no context
+
+    second, _ = _ask(session, FOLLOW_UP)
+    assert second.search_query == rewritten
+    assert second.question == FOLLOW_UP
+    assert f"Q: {FIRST}\nA: Layer Normalization [1]." in backend.prompts[0]
+    assert f"Follow-up question: {FOLLOW_UP}" in backend.prompts[0]
+
+    # When the model fails, the previous standalone question carries the topic.
+    third, _ = _ask(session, "And for them?")
+    assert third.search_query == f"{rewritten} And for them?"
+
+
+def test_reset_forgets_the_conversation(pipeline: Pipeline, tmp_path: Path) -> None:
+    backend = ScriptedBackend([["Layer Normalization [1]."], ["Batch size [1]."]])
+    session = _session(pipeline, backend, tmp_path)
+    _ask(session, FIRST)
+    session.reset()
+    assert session.last is None and session.turns == [] and session.standalone == []
+    answer, _ = _ask(session, FOLLOW_UP)
+    assert answer.search_query == FOLLOW_UP
+
+
+def test_clear_history_method(pipeline: Pipeline, tmp_path: Path) -> None:
+    session = _session(pipeline, ScriptedBackend([]), tmp_path)
+    (tmp_path / "chat_history").write_text("+q\n", encoding="utf-8")
+    assert session.clear_history() is True
+    assert not (tmp_path / "chat_history").exists()
+    assert session.clear_history() is False
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What problem with batch normalization do they address?", True),  # "they"
+        ("How does the method scale?", True),  # "the method"
+        ("And the results?", True),  # short
+        ("Which paper introduces Layer Normalization for recurrent networks?", False),
+        ("Which papers study graph neural networks for molecules?", False),
+    ],
+)
+def test_needs_context(question: str, expected: bool) -> None:
+    assert needs_context(question) is expected
+
+
+def test_repl_survives_ctrl_c_before_the_answer_streams(
+    pipeline: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C while the follow-up is being rewritten drops that question, not the session."""
+    from assistant.repl import run_chat
+
+    backend = ScriptedBackend(
+        [["Layer Normalization is introduced in [1]."], ["It removes batch dependence [1]."]],
+        rewrites=[KeyboardInterrupt(), "How does Layer Normalization avoid batch statistics?"],
+    )
+    monkeypatch.setitem(REGISTRY, "scripted", lambda settings, embedder, model: backend)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{FIRST}\n{FOLLOW_UP}\n{FOLLOW_UP}\n"))
+
+    try:
+        run_chat(pipeline, "scripted", None)
+    except KeyboardInterrupt:
+        pytest.fail("Ctrl-C before the answer streamed ended the chat")
+
+    out, errors = capsys.readouterr()
+    assert "Interrupted." in errors
+    assert "Layer Normalization is introduced in [1]." in out
+    assert "It removes batch dependence [1]." in out
+    assert "(searched for: How does Layer Normalization avoid batch statistics?)" in errors
+    assert errors.rstrip().endswith("Bye.")
+
+
+def test_repl_ends_streamed_lines_before_what_follows(
+    pipeline: Pipeline,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An LLM stream ends without a newline: the reason, Sources and notes start on a new line."""
+    from assistant.repl import run_chat
+
+    backend = ScriptedBackend(
+        [
+            ["Layer Normalization is introduced ", "in [1]."],
+            ["The abstracts do not say."],
+            ["Batch statistics [1]", "^C"],
+        ]
+    )
+    monkeypatch.setitem(REGISTRY, "scripted", lambda settings, embedder, model: backend)
+    questions = [
+        FIRST,
+        "Which paper introduces Layer Normalization for recurrent networks?",
+        "How does batch normalization depend on mini-batch size?",
+    ]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("".join(q + "\n" for q in questions)))
+
+    run_chat(pipeline, "scripted", None)
+
+    out = capsys.readouterr().out
+    assert out.startswith("Layer Normalization is introduced in [1].\n\nSources:\n  [1] ")
+    assert "\nThe abstracts do not say.\nThe model said the abstracts do not answer" in out
+    assert "\nBatch statistics [1]\n[answer incomplete: interrupted]\n\nSources:\n" in out
