@@ -7,6 +7,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
     from assistant.pipeline import Pipeline
 
 
-def read_queries(path: Path) -> dict[str, str]:
-    queries: dict[str, str] = {}
+def _records(path: Path, what: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each line of a JSON Lines file; bad lines stop with file:line."""
     try:
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
@@ -29,11 +30,21 @@ def read_queries(path: Path) -> dict[str, str]:
                     continue
                 try:
                     record = json.loads(line)
-                    queries[str(record["_id"])] = str(record["text"])
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise CorpusError(f"{path}:{number}: not a BEIR query record ({exc})") from exc
+                except json.JSONDecodeError as exc:
+                    raise CorpusError(f"{path}:{number}: not a {what} ({exc})") from exc
+                if not isinstance(record, dict):
+                    raise CorpusError(f"{path}:{number}: not a {what} (not a JSON object)")
+                yield number, record
     except OSError as exc:
         raise CorpusError(f"Cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for number, record in _records(path, "BEIR query record"):
+        if "_id" not in record or "text" not in record:
+            raise CorpusError(f"{path}:{number}: a BEIR query needs `_id` and `text`")
+        queries[str(record["_id"])] = str(record["text"])
     return queries
 
 
@@ -199,22 +210,17 @@ class QuestionReport:
 
 def read_questions(path: Path) -> list[dict[str, Any]]:
     questions = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                questions.append(
-                    {
-                        "id": str(record.get("id", number)),
-                        "question": str(record["question"]),
-                        "type": str(record.get("type", "single")),
-                        "gold_titles": [str(t) for t in record.get("gold_titles", [])],
-                    }
-                )
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise CorpusError(f"{path}:{number}: not a question record ({exc})") from exc
+    for number, record in _records(path, "question record"):
+        if "question" not in record:
+            raise CorpusError(f"{path}:{number}: a question record needs `question`")
+        questions.append(
+            {
+                "id": str(record.get("id", number)),
+                "question": str(record["question"]),
+                "type": str(record.get("type", "single")),
+                "gold_titles": [str(t) for t in record.get("gold_titles") or []],
+            }
+        )
     return questions
 
 

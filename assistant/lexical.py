@@ -28,7 +28,7 @@ STOPWORDS = frozenset(
 )
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 # Title matches count more than abstract matches.
-_TITLE_WEIGHT = 1.5
+TITLE_WEIGHT = 1.5
 
 
 def query_terms(text: str) -> list[str]:
@@ -124,7 +124,9 @@ class LexicalIndex:
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM papers").fetchone()[0])
 
-    def search(self, text: str, n: int) -> list[tuple[str, float]]:
+    def search(
+        self, text: str, n: int, title_weight: float = TITLE_WEIGHT
+    ) -> list[tuple[str, float]]:
         """Best papers for `text` with their BM25 scores (higher is better)."""
         terms = query_terms(text)
         if not terms:
@@ -134,7 +136,7 @@ class LexicalIndex:
             rows = self._db.execute(
                 "SELECT paper_id, -bm25(papers, 0.0, ?, 1.0) AS score FROM papers "
                 "WHERE papers MATCH ? ORDER BY bm25(papers, 0.0, ?, 1.0) LIMIT ?",
-                (_TITLE_WEIGHT, match, _TITLE_WEIGHT, n),
+                (title_weight, match, title_weight, n),
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
