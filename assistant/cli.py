@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 import typer
 
 from assistant.errors import EXIT_INTERRUPTED, AssistantError
+from assistant.render import err, hit_line, report_answer, write_stream
 
 if TYPE_CHECKING:
-    from assistant.answer import Answer
     from assistant.pipeline import Pipeline
-    from assistant.retrieval import PaperHit
 
 app = typer.Typer(
     add_completion=False,
@@ -37,7 +36,6 @@ app.add_typer(config_app, name="config")
 T = TypeVar("T")
 _DEBUG = {"on": False}
 # Whether the streamed answer left its last line open (see report_answer).
-_STREAM = {"line_open": False}
 
 # The same names as settings.BackendName, repeated so that `--help` need not import pydantic.
 BackendChoice = Literal["auto", "ollama", "llamacpp", "none"]
@@ -54,10 +52,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 TimeoutOpt = Annotated[
     float | None, typer.Option("--timeout", help="Seconds to wait for the LLM's next words.")
 ]
-
-
-def err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 def _fail(exc: AssistantError) -> typer.Exit:
@@ -158,13 +152,6 @@ def ingest(
     run(body)
 
 
-def _hit_line(rank: int, hit: PaperHit) -> str:
-    where = ", ".join(hit.source_files)
-    if hit.dates:
-        where += f", {', '.join(hit.dates)}"
-    return f"{rank:>2}. {hit.score:.3f}  {hit.title}  [{where}]"
-
-
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
@@ -188,57 +175,9 @@ def search(
         if not hits:
             print("The index is empty.")
         for rank, hit in enumerate(hits, start=1):
-            print(_hit_line(rank, hit))
+            print(hit_line(rank, hit))
 
     run(body)
-
-
-def render_sources(answer: Answer) -> str:
-    from assistant.backends.extractive import LABEL
-
-    if answer.abstention:
-        return ""
-    if not answer.sources:
-        if answer.text.startswith(LABEL) or answer.incomplete:
-            return ""
-        return "\nSources: none. The model cited no abstract, so this answer is unsupported."
-    lines = ["", "Sources:"]
-    for source in answer.sources:
-        hit = source.hit
-        where = ", ".join(hit.source_files)
-        if hit.dates:
-            where += f"; {', '.join(hit.dates)}"
-        lines.append(f"  [{source.number}] {hit.title} ({where})")
-    return "\n".join(lines)
-
-
-def report_answer(answer: Answer, *, streamed: bool) -> None:
-    """Everything after the streamed text: abstention reason, Sources, notes."""
-    if not streamed:
-        print(answer.text)
-    elif _STREAM["line_open"]:
-        # `answer.text` is stripped, so only the stream knows whether its line ended.
-        print()
-    _STREAM["line_open"] = False
-    if answer.abstention:
-        print(answer.abstention_detail or "")
-    if answer.incomplete:
-        print(f"[answer incomplete: {answer.error}]")
-    sources = render_sources(answer)
-    if sources:
-        print(sources)
-    if answer.dropped_citations:
-        numbers = ", ".join(f"[{n}]" for n in answer.dropped_citations)
-        err(f"Note: dropped citation(s) {numbers}: they name no retrieved abstract.")
-    sys.stdout.flush()
-
-
-def write_stream(text: str) -> None:
-    """Show a piece of a streamed answer at once, remembering whether its line is open."""
-    if text:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        _STREAM["line_open"] = not text.endswith("\n")
 
 
 @app.command()

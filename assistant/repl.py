@@ -36,7 +36,7 @@ def _line_reader(history_file: str) -> Callable[[], str]:
 
 
 def run_chat(pipeline: Pipeline, backend_name: str | None, model: str | None) -> None:
-    from assistant.cli import err, render_sources, report_answer, write_stream
+    from assistant.render import err, render_sources, report_answer, write_stream
 
     backend = pipeline.backend(backend_name, model)
     session = ChatSession(pipeline.answerer(backend), pipeline.settings.history_file)

@@ -1,0 +1,71 @@
+"""Rendering answers and hits for the terminal: answer on stdout, notes on stderr."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.answer import Answer
+    from assistant.retrieval import PaperHit
+
+_STREAM = {"line_open": False}
+
+
+def err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def hit_line(rank: int, hit: PaperHit) -> str:
+    where = ", ".join(hit.source_files)
+    if hit.dates:
+        where += f", {', '.join(hit.dates)}"
+    return f"{rank:>2}. {hit.score:.3f}  {hit.title}  [{where}]"
+
+
+def render_sources(answer: Answer) -> str:
+    from assistant.backends.extractive import LABEL
+
+    if answer.abstention:
+        return ""
+    if not answer.sources:
+        if answer.text.startswith(LABEL) or answer.incomplete:
+            return ""
+        return "\nSources: none. The model cited no abstract, so this answer is unsupported."
+    lines = ["", "Sources:"]
+    for source in answer.sources:
+        hit = source.hit
+        where = ", ".join(hit.source_files)
+        if hit.dates:
+            where += f"; {', '.join(hit.dates)}"
+        lines.append(f"  [{source.number}] {hit.title} ({where})")
+    return "\n".join(lines)
+
+
+def report_answer(answer: Answer, *, streamed: bool) -> None:
+    """Everything after the streamed text: abstention reason, Sources, notes."""
+    if not streamed:
+        print(answer.text)
+    elif _STREAM["line_open"]:
+        # `answer.text` is stripped, so only the stream knows whether its line ended.
+        print()
+    _STREAM["line_open"] = False
+    if answer.abstention:
+        print(answer.abstention_detail or "")
+    if answer.incomplete:
+        print(f"[answer incomplete: {answer.error}]")
+    sources = render_sources(answer)
+    if sources:
+        print(sources)
+    if answer.dropped_citations:
+        numbers = ", ".join(f"[{n}]" for n in answer.dropped_citations)
+        err(f"Note: dropped citation(s) {numbers}: they name no retrieved abstract.")
+    sys.stdout.flush()
+
+
+def write_stream(text: str) -> None:
+    """Show a piece of a streamed answer at once, remembering whether its line is open."""
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        _STREAM["line_open"] = not text.endswith("\n")
