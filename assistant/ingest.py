@@ -161,11 +161,15 @@ def ingest(
                 result.chunks_written += _write(store, embedder, fresh, spec)
             # The lexical row follows the vectors; a paper whose row is missing
             # (an earlier ingest stopped between the two) gets it now.
+            # Every paper whose chunks were just written gets its row rewritten too:
+            # after a crash between deleting old chunks and writing new ones, the
+            # paper looks new, and its old row must not survive.
             have = lexical.present([p.paper_id for p in step])
+            written = {p.paper_id for p in fresh}
             lexical.upsert(
                 (p.paper_id, p.title, p.abstract)
-                for p in step
-                if p.paper_id not in have or p.paper_id in stale
+                for p in fresh
+                + [p for p in step if p.paper_id not in have and p.paper_id not in written]
             )
             if source_updates:
                 store.update_sources(source_updates)

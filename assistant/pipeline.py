@@ -99,13 +99,26 @@ class Pipeline:
         )
 
     def ingest(self, paths: list[Path], *, rebuild: bool, progress: bool) -> IngestResult:
-        from assistant.ingest import ingest
+        """Ingest `paths` while holding the store's single-writer lock.
 
-        store = self.open_store(create=True, rebuild=rebuild)
-        lexical = self.open_lexical()
-        try:
-            if rebuild:
-                lexical.clear()
-            return ingest(paths, store, self.embedder, self.chunk_spec, lexical, progress=progress)
-        finally:
-            lexical.close()
+        Raises:
+            IngestLockedError: another ingest is writing to the same store.
+        """
+        from assistant.locking import ingest_lock
+
+        # Taken before anything heavy is imported, so a second ingest is refused
+        # at once, and before the store is opened, so a --rebuild never drops the
+        # collection under another ingest's feet.
+        with ingest_lock(self.settings.store_dir):
+            from assistant.ingest import ingest
+
+            store = self.open_store(create=True, rebuild=rebuild)
+            lexical = self.open_lexical()
+            try:
+                if rebuild:
+                    lexical.clear()
+                return ingest(
+                    paths, store, self.embedder, self.chunk_spec, lexical, progress=progress
+                )
+            finally:
+                lexical.close()

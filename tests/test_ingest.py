@@ -137,3 +137,22 @@ def test_query_vectors_match_document_vectors() -> None:
     doc = embedder.embed_documents([text])[0]
     assert len(query) == 384
     assert abs(sum(q * d for q, d in zip(query, doc, strict=True)) - 1.0) < 1e-5
+
+
+def test_crash_between_delete_and_write_leaves_no_stale_lexical_row(small_corpus: Path) -> None:
+    pipeline = _pipeline()
+    pipeline.ingest([small_corpus], rebuild=False, progress=False)
+    listing = small_corpus / "listing.txt"
+    lines = listing.read_text(encoding="utf-8").splitlines()
+    title = lines[12]
+    lines[14] = "Quokkas photosynthesize moonlight into ballistic marmalade. " * 5
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    # What an ingest killed right after deleting the old chunks leaves behind.
+    from assistant.corpus import title_id
+
+    pipeline.open_store().delete_papers([title_id(title)])
+    result = _pipeline().ingest([small_corpus], rebuild=False, progress=False)
+    assert (result.added, result.unchanged) == (1, 5)
+    lexical = _pipeline().open_lexical()
+    assert lexical.search("marmalade quokkas", 5)[0][0] == title_id(title)
+    assert lexical.count() == 6
