@@ -109,7 +109,8 @@ def _decoded_lines(path: Path, report: LoadReport) -> list[str]:
         report.problems.append(Problem(str(path), None, "binary file (NUL bytes); skipped"))
         return []
     lines: list[str] = []
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
+    # \n, \r\n and a lone \r (old Mac files) all end a line.
+    for number, chunk in enumerate(raw.splitlines(), start=1):
         try:
             lines.append(chunk.decode("utf-8"))
         except UnicodeDecodeError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from assistant.corpus import LoadReport, load_abstracts, parse_jsonl, parse_listing, title_id
@@ -186,6 +186,7 @@ def test_listing_round_trip(tmp_path_factory, pairs, blank_lines: bool, glued: b
 
 @settings(max_examples=80, deadline=None)
 @given(text=st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=600))
+@example(text="0\n0\r0")  # a lone CR ends a line, as in old Mac files
 def test_listing_never_crashes_or_invents(tmp_path_factory, text: str) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "f.txt"
     path.write_text(text, encoding="utf-8", newline="")
