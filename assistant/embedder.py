@@ -14,9 +14,13 @@ if TYPE_CHECKING:
     import numpy as np
     from tokenizers import Tokenizer
 
+    from assistant.query_encoder import NumpyMiniLM
+
 
 _MODEL_LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
+# Up to this many texts are embedded in NumPy while torch is not loaded.
+_LIGHT_BATCH = 64
 
 
 class Embedder(Protocol):
@@ -91,6 +95,10 @@ class MiniLMEmbedder:
             return _MODELS["minilm"]
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) <= _LIGHT_BATCH and "minilm" not in _MODELS:
+            # A handful of texts (a question, an extractive answer's sentences)
+            # is cheaper in NumPy than importing torch.
+            return self._light().encode(texts)
         model = self._load()
         vectors: np.ndarray = model.encode(
             list(texts),
@@ -101,5 +109,12 @@ class MiniLMEmbedder:
         )
         return vectors
 
+    def _light(self) -> NumpyMiniLM:
+        from assistant.query_encoder import numpy_minilm
+
+        return numpy_minilm(minilm_path())
+
     def embed_query(self, text: str) -> list[float]:
-        return [float(x) for x in self.embed_documents([text])[0]]
+        # Always the NumPy path, warm or cold, so a question's vector never
+        # depends on what else the process has loaded.
+        return [float(x) for x in self._light().encode([text])[0]]
