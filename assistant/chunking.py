@@ -62,8 +62,7 @@ def _cut_words(text: str, budget: int, count: TokenCounter) -> list[str]:
             if current:
                 pieces.append(" ".join(current))
                 current, used = [], 0
-            step = max(1, len(word) * budget // (size + 1))
-            pieces.extend(word[i : i + step] for i in range(0, len(word), step))
+            pieces.extend(_cut_chars(word, size, budget, count))
             continue
         if current and used + size > budget:
             pieces.append(" ".join(current))
@@ -75,6 +74,26 @@ def _cut_words(text: str, budget: int, count: TokenCounter) -> list[str]:
     return pieces
 
 
+def _cut_chars(word: str, size: int, budget: int, count: TokenCounter) -> list[str]:
+    """Cut one word of `size` tokens into pieces of at most `budget` tokens each.
+
+    Tokens are not spread evenly over characters (punctuation is a token of its
+    own, a run of letters may be one), so an even first cut is checked and every
+    piece still over budget is halved until it fits.
+    """
+    step = max(1, len(word) * budget // (size + 1))
+    pieces = [word[i : i + step] for i in range(0, len(word), step)]
+    while True:
+        sizes = count(pieces)
+        if all(n <= budget or len(p) == 1 for p, n in zip(pieces, sizes, strict=True)):
+            return pieces
+        halved: list[str] = []
+        for piece, n in zip(pieces, sizes, strict=True):
+            mid = len(piece) // 2
+            halved.extend((piece[:mid], piece[mid:]) if n > budget and mid else (piece,))
+        pieces = halved
+
+
 def _title_prefix(title: str, count: TokenCounter) -> str:
     if count([title])[0] <= _TITLE_BUDGET_TOKENS:
         return title
@@ -83,7 +102,12 @@ def _title_prefix(title: str, count: TokenCounter) -> str:
         words = words[: max(1, len(words) * 3 // 4)]
         if len(words) == 1:
             break
-    return " ".join(words)
+    prefix = " ".join(words)
+    size = count([prefix])[0]
+    if size > _TITLE_BUDGET_TOKENS:
+        # One "word" over the budget (a title without spaces, dense with punctuation).
+        prefix = _cut_chars(prefix, size, _TITLE_BUDGET_TOKENS, count)[0]
+    return prefix
 
 
 def chunk_papers(papers: Sequence[Paper], spec: ChunkSpec, count: TokenCounter) -> list[Chunk]:

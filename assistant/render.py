@@ -16,10 +16,21 @@ def err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+# A paper saved in thousands of files would otherwise print thousands of names;
+# --json still lists them all.
+_MAX_LISTED = 5
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    shown = ", ".join(names[:_MAX_LISTED])
+    more = len(names) - _MAX_LISTED
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
+
 def hit_line(rank: int, hit: PaperHit) -> str:
-    where = ", ".join(hit.source_files)
+    where = _listed(hit.source_files)
     if hit.dates:
-        where += f", {', '.join(hit.dates)}"
+        where += f", {_listed(hit.dates)}"
     return f"{rank:>2}. {hit.score:.3f}  {hit.title}  [{where}]"
 
 
@@ -35,9 +46,9 @@ def render_sources(answer: Answer) -> str:
     lines = ["", "Sources:"]
     for source in answer.sources:
         hit = source.hit
-        where = ", ".join(hit.source_files)
+        where = _listed(hit.source_files)
         if hit.dates:
-            where += f"; {', '.join(hit.dates)}"
+            where += f"; {_listed(hit.dates)}"
         lines.append(f"  [{source.number}] {hit.title} ({where})")
     return "\n".join(lines)
 

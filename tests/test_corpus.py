@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from hypothesis import example, given, settings
@@ -152,36 +153,232 @@ def test_listing_title_without_abstract_does_not_shift_the_others(tmp_path: Path
     assert [str(p) for p in report.problems] == [f"{path}:7: title without an abstract; skipped"]
 
 
-# Property-based: any listing we render from pairs parses back to exactly those pairs.
-_word = st.text(
-    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-:\u00e9\u03bc",
-    min_size=1,
-    max_size=12,
-)
-_title = (
-    st.lists(_word, min_size=1, max_size=12)
-    .map(" ".join)
-    .filter(lambda t: not t.startswith("Subscribe") and t not in {"new", "Daily Papers"})
-)
-_abstract = st.lists(_word, min_size=40, max_size=80).map(lambda ws: " ".join(ws) + ".")
+# Property-based: any listing or JSON Lines file rendered from (title, abstract)
+# pairs, with the junk real files hold between them, reads back to exactly those
+# pairs, and every junk line (and no other) is reported.
 
 
-@settings(max_examples=60, deadline=None)
+def _norm(text: str) -> str:
+    """What the readers make of a line: runs of whitespace to one space, stripped."""
+    return " ".join(text.split())
+
+
+_HEADERS = {
+    "new",
+    "Subscribe",
+    "Daily Papers",
+    "byAK and the research community",
+    "Get trending papers in your email inbox!",
+    "Get trending papers in your email inbox once a day!",
+}
+_DATE_LIKE = re.compile(r"^(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d")
+
+
+def _not_header(text: str) -> bool:
+    clean = _norm(text)
+    return not (clean in _HEADERS or clean.startswith("Subscribe") or _DATE_LIKE.match(clean))
+
+
+# Any character but line ends, NUL (which marks a binary file), a byte-order mark
+# (stripped from a file's start) and lone surrogates (not text).
+_chars = st.characters(exclude_categories=("Cs",), exclude_characters="\n\r\x00\ufeff")
+
+
+def _line(min_chars: int, max_chars: int) -> st.SearchStrategy[str]:
+    """Raw lines whose cleaned length is within [min_chars, max_chars]."""
+    return st.text(_chars, min_size=min_chars, max_size=max_chars).filter(
+        lambda t: min_chars <= len(_norm(t)) <= max_chars and _not_header(t)
+    )
+
+
+_titles = _line(1, 300)
+_abstracts = _line(200, 1500)
+# Junk a listing holds: an abstract whose title was lost (longer than any title)
+# and a title whose abstract was lost.
+_orphan_abstracts = st.one_of(st.none(), _line(301, 700))
+_orphan_titles = st.one_of(st.none(), _titles)
+_entries = st.lists(st.tuples(_orphan_abstracts, _orphan_titles, _titles, _abstracts), max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
 @given(
-    pairs=st.lists(st.tuples(_title, _abstract), min_size=1, max_size=8),
+    entries=_entries,
+    trailing=st.tuples(_orphan_abstracts, _orphan_titles),
     blank_lines=st.booleans(),
     glued=st.booleans(),
+    date=st.sampled_from([None, "Sep 8", "March 13, 2024"]),
+    bom=st.booleans(),
 )
-def test_listing_round_trip(tmp_path_factory, pairs, blank_lines: bool, glued: bool) -> None:
+def test_listing_round_trip(
+    tmp_path_factory,
+    entries,
+    trailing,
+    blank_lines: bool,
+    glued: bool,
+    date: str | None,
+    bom: bool,
+) -> None:
+    header = ["Get trending papers in your email inbox!", *([date] if date else []), "Subscribe"]
+    body: list[tuple[str, str | None]] = []  # (line, the problem it must be reported as)
+    for orphan_abstract, orphan_title, title, abstract in entries:
+        if orphan_abstract is not None:
+            body.append((orphan_abstract, "abstract without a title; skipped"))
+        # A lost abstract is only visible before a title shorter than any abstract;
+        # before a longer one, the two lines read as a pair by design.
+        if orphan_title is not None and len(_norm(title)) < 200:
+            body.append((orphan_title, "title without an abstract; skipped"))
+        body += [(title, None), (abstract, None)]
+    orphan_abstract, orphan_title = trailing
+    if orphan_abstract is not None:
+        body.append((orphan_abstract, "abstract without a title; skipped"))
+    if orphan_title is not None:
+        body.append((orphan_title, "title without an abstract; skipped"))
+    if glued and body:
+        header.pop()
+        body[0] = ("Subscribe" + body[0][0].lstrip(), body[0][1])
+
     sep = "\n\n" if blank_lines else "\n"
-    body = sep.join(f"{t}{sep}{a}" for t, a in pairs)
-    header = "Get trending papers in your email inbox!\n"
-    text = header + ("Subscribe" + body if glued else "Subscribe\n" + body) + "\n"
+    lines = header + [line for line, _ in body]
     path = tmp_path_factory.mktemp("prop") / "l.txt"
-    path.write_text(text, encoding="utf-8")
+    text = ("\ufeff" if bom else "") + sep.join(lines) + "\n"
+    path.write_text(text, encoding="utf-8", newline="")
+    first_body_line = len(header) * (2 if blank_lines else 1) + 1
+    expected_problems = [
+        (first_body_line + i * (2 if blank_lines else 1), problem)
+        for i, (_, problem) in enumerate(body)
+        if problem
+    ]
+
     papers, report = _parse(path)
-    assert [(p.title, p.abstract) for p in papers] == [(t.strip(), a.strip()) for t, a in pairs]
-    assert report.problems == []
+    assert [(p.title, p.abstract) for p in papers] == [(_norm(t), _norm(a)) for *_, t, a in entries]
+    assert all(p.dates == ((date,) if date else ()) for p in papers)
+    assert [(p.line, p.message) for p in report.problems] == expected_problems
+
+
+def _records() -> st.SearchStrategy[tuple[dict[str, object], tuple[str, str]]]:
+    """A usable arXiv or BEIR record, with the (title, abstract) it must read as."""
+    text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+    ids = st.one_of(st.none(), text, st.integers(), st.just("2101.00001v2"))
+    arxiv = st.fixed_dictionaries(
+        {"id": ids, "title": _titles, "abstract": _line(1, 2000)},
+        optional={
+            "authors": st.one_of(text, st.lists(text, max_size=4)),
+            "categories": text,
+            "update_date": text,
+            "versions": st.lists(
+                st.fixed_dictionaries({"version": text, "created": text}), max_size=3
+            ),
+        },
+    )
+    beir = st.fixed_dictionaries(
+        {"_id": ids, "title": _titles, "text": _line(1, 2000)},
+        optional={"metadata": st.dictionaries(text, text, max_size=2)},
+    )
+    return st.one_of(arxiv, beir).map(
+        lambda r: (r, (_norm(str(r["title"])), _norm(str(r.get("abstract", r.get("text"))))))
+    )
+
+
+def _not_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return True
+    return False
+
+
+_blank = st.text(alphabet=" \t\u3000\x0c", max_size=5)
+# Lines a JSONL reader must report and skip; each is (bytes, reported?).
+_junk = st.one_of(
+    _titles.map(lambda t: '{"title": ' + json.dumps(t)),  # cut off mid-record
+    st.text(_chars, min_size=1, max_size=80).filter(lambda t: t.strip() != "" and _not_json(t)),
+    st.just("[" * 100_000),
+    st.just("1" * 5_000),
+    st.one_of(
+        st.lists(st.integers(), max_size=3), st.integers(), st.text(max_size=20), st.none()
+    ).map(json.dumps),
+    _titles.map(lambda t: json.dumps({"title": t})),
+    _abstracts.map(lambda a: json.dumps({"abstract": a})),
+    st.tuples(_blank, _abstracts).map(lambda x: json.dumps({"title": x[0], "abstract": x[1]})),
+    st.tuples(_titles, _blank).map(lambda x: json.dumps({"title": x[0], "abstract": x[1]})),
+    _titles.map(lambda t: json.dumps({"_id": "1", "title": t})),
+    st.tuples(_titles, _abstracts).map(lambda x: json.dumps({"title": [x[0]], "abstract": x[1]})),
+    st.tuples(_titles, _abstracts).map(lambda x: json.dumps({"title": x[0], "text": {"a": x[1]}})),
+).map(lambda line: line.encode("utf-8"))
+_undecodable = st.just(b'{"title": "caf\xe9", "abstract": ')
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(
+            _records().map(lambda r: ("record", r)),
+            st.one_of(_junk, _undecodable).map(lambda j: ("junk", j)),
+            _blank.map(lambda b: ("blank", b.encode("utf-8"))),
+        ),
+        max_size=12,
+    ),
+    ascii_only=st.booleans(),
+    crlf=st.booleans(),
+)
+def test_jsonl_round_trip(tmp_path_factory, lines, ascii_only: bool, crlf: bool) -> None:
+    rendered: list[bytes] = []
+    expected: list[tuple[str, str]] = []
+    junk_lines: list[int] = []
+    for number, (kind, value) in enumerate(lines, start=1):
+        if kind == "record":
+            record, pair = value
+            rendered.append(json.dumps(record, ensure_ascii=ascii_only).encode("utf-8"))
+            expected.append(pair)
+        else:
+            rendered.append(value)
+            if kind == "junk":
+                junk_lines.append(number)
+    path = tmp_path_factory.mktemp("jsonl") / "r.jsonl"
+    end = b"\r\n" if crlf else b"\n"
+    path.write_bytes(end.join(rendered) + end)
+
+    report = LoadReport()
+    papers = list(parse_jsonl(path, report))
+    assert [(p.title, p.abstract) for p in papers] == expected
+    assert sorted({p.line for p in report.problems}) == junk_lines
+    assert report.entries == len(expected)
+
+
+# json.dumps writes a lone surrogate as a \\ud800 escape, which json.loads reads back.
+_surrogates = st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2).map(
+    lambda s: f"a{s}b"
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=3000),
+        st.text(max_size=3000).map(lambda t: t.encode("utf-8", "surrogatepass")),
+        st.lists(
+            st.dictionaries(
+                st.sampled_from(["title", "abstract", "text", "_id", "id"]),
+                st.one_of(st.text(), _surrogates, st.integers(), st.none(), st.lists(st.text())),
+            ),
+            max_size=5,
+        ).map(lambda rs: "\n".join(map(json.dumps, rs)).encode()),
+    )
+)
+def test_readers_never_crash_on_any_bytes(tmp_path_factory, data: bytes) -> None:
+    folder = tmp_path_factory.mktemp("bytes")
+    for name, reader in (("f.txt", parse_listing), ("f.jsonl", parse_jsonl)):
+        path = folder / name
+        path.write_bytes(data)
+        report = LoadReport()
+        papers = list(reader(path, report))
+        assert report.entries == len(papers)
+        for paper in papers:
+            assert paper.title == " ".join(paper.title.split()) != ""
+            assert paper.abstract == " ".join(paper.abstract.split()) != ""
+            # Storable text: no lone surrogates, which would fail when hashed or written.
+            paper.content_hash.encode("ascii")
+            (paper.title + paper.abstract).encode("utf-8")
 
 
 @settings(max_examples=80, deadline=None)
