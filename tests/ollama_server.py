@@ -9,33 +9,26 @@ cut stream is a real protocol error for the client, not a patched exception.
         os.environ["OLLAMA_HOST"] = server.url
         ...
         assert server.chat_requests()[0]["stream"] is True
+
+The server plumbing (thread, recording, chunked writes, cuts) is in fake_http.py,
+shared with the fake OpenAI-compatible server.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
+
+from fake_http import FakeHandler, LoopbackServer, Recorded
+
+__all__ = ["DEFAULT_MODEL", "FakeOllama", "Fault", "Recorded"]
 
 Fault = Literal["http_500", "cut", "stall", "error_line"]
 
 VERSION = "0.6.5"
 DEFAULT_MODEL = "llama3.2:latest"
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """One request the server received."""
-
-    method: str
-    path: str
-    body: Any
 
 
 def _now() -> str:
@@ -53,7 +46,7 @@ def _details() -> dict[str, Any]:
     }
 
 
-class FakeOllama:
+class FakeOllama(LoopbackServer):
     """A scripted Ollama server in a daemon thread; a context manager.
 
     Args:
@@ -71,6 +64,8 @@ class FakeOllama:
         stall_s: how long "stall" stays silent (stop() ends it early).
     """
 
+    thread_name = "fake-ollama"
+
     def __init__(
         self,
         reply: Iterable[str] = ("The abstracts do not say.",),
@@ -80,155 +75,31 @@ class FakeOllama:
         fault_after: int = 1,
         stall_s: float = 30.0,
     ) -> None:
+        super().__init__()
         self.reply = list(reply)
         self.models = list(models)
         self.fault = fault
         self.fault_after = fault_after
         self.stall_s = stall_s
-        self.requests: list[Recorded] = []
-        self._lock = threading.Lock()
-        self.stop_event = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------
-
-    def start(self) -> FakeOllama:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-ollama",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()  # releases a stalled handler at once
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "start() the server first"
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    # -- what tests inspect ------------------------------------------------
-
-    def record(self, method: str, path: str, body: Any) -> None:
-        with self._lock:
-            self.requests.append(Recorded(method, path, body))
-
-    def paths(self) -> list[str]:
-        with self._lock:
-            return [r.path for r in self.requests]
-
-    def bodies(self, path: str) -> list[Any]:
-        with self._lock:
-            return [r.body for r in self.requests if r.path == path]
 
     def chat_requests(self) -> list[dict[str, Any]]:
         return self.bodies("/api/chat")
-
-    # -- model lookup ------------------------------------------------------
 
     def has(self, name: str) -> bool:
         return name in self.models or (":" not in name and f"{name}:latest" in self.models)
 
 
-def _handler_for(server: FakeOllama) -> type[BaseHTTPRequestHandler]:
-    class Handler(_Handler):
-        fake = server
-
-    return Handler
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FakeHandler):
     fake: FakeOllama
-    protocol_version = "HTTP/1.1"
     server_version = "FakeOllama/" + VERSION
-    # Idle keep-alive connections end on their own after this many seconds.
-    timeout = 10
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # keep pytest's captured stderr for the app under test
-
-    # -- plumbing ----------------------------------------------------------
-
-    def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            return raw.decode("utf-8", "replace")
-
-    def _send_json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-        self.wfile.flush()
-
-    def _send_text(self, status: int, text: str) -> None:
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _start_stream(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        self.wfile.flush()
 
     def _chunk(self, payload: dict[str, Any]) -> None:
-        line = (json.dumps(payload) + "\n").encode()
-        self.wfile.write(f"{len(line):X}\r\n".encode() + line + b"\r\n")
-        self.wfile.flush()
-
-    def _end_stream(self) -> None:
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
-
-    def _cut(self) -> None:
-        """Close the connection with the chunked body unfinished."""
-        self.wfile.flush()
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+        self._write_chunk((json.dumps(payload) + "\n").encode())
 
     # -- routes ------------------------------------------------------------
 
-    def do_HEAD(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
     def do_GET(self) -> None:
-        self.fake.record("GET", self.path, None)
+        self._record("GET")
         if self.path == "/":
             self._send_text(200, "Ollama is running")
         elif self.path == "/api/version":
@@ -240,7 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._body()
-        self.fake.record("POST", self.path, body)
+        self._record("POST", body)
         if not isinstance(body, dict):
             self._send_json(400, {"error": "invalid request body"})
         elif self.path == "/api/show":
@@ -319,18 +190,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, self._final(model, "".join(fake.reply)))
             return
 
-        self._start_stream()
+        self._start_stream("application/x-ndjson")
         pieces = fake.reply if fake.fault is None else fake.reply[: fake.fault_after]
         for piece in pieces:
             self._chunk(self._part(model, piece))
         if fake.fault == "cut":
             self._cut()
         elif fake.fault == "stall":
-            fake.stop_event.wait(fake.stall_s)
-            self._cut()
+            self._stall(fake.stall_s)
         elif fake.fault == "error_line":
             self._chunk({"error": "an error was encountered while running the model"})
             self._end_stream()
         else:
             self._chunk(self._final(model, ""))
             self._end_stream()
+
+
+FakeOllama.handler = _Handler

@@ -57,6 +57,12 @@ def _llamacpp(settings: Settings, embedder: Embedder, model: str | None) -> Back
     return LlamaCppBackend(settings, model)
 
 
+def _openai(settings: Settings, embedder: Embedder, model: str | None) -> Backend:
+    from assistant.backends.openai import OpenAIBackend
+
+    return OpenAIBackend(settings, model or settings.openai_model)
+
+
 def _none(settings: Settings, embedder: Embedder, model: str | None) -> Backend:
     from assistant.backends.extractive import ExtractiveBackend
 
@@ -66,6 +72,7 @@ def _none(settings: Settings, embedder: Embedder, model: str | None) -> Backend:
 REGISTRY: dict[str, BackendFactory] = {
     "ollama": _ollama,
     "llamacpp": _llamacpp,
+    "openai": _openai,
     "none": _none,
 }
 
