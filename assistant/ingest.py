@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from assistant.chunking import Chunk, ChunkSpec, chunk_papers
-from assistant.corpus import LoadReport, Paper, Problem, load_abstracts
+from assistant.corpus import (
+    LISTING_SUFFIXES,
+    LoadReport,
+    Paper,
+    Problem,
+    expand_paths,
+    iter_papers,
+)
 from assistant.embedder import Embedder
 from assistant.lexical import LexicalIndex
 from assistant.store import Store, StoredPaper, chunk_id
@@ -62,6 +69,15 @@ def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
         meta["authors"] = "; ".join(paper.authors)
     if paper.categories:
         meta["categories"] = list(paper.categories)
+    # Only what is known: Chroma metadata cannot hold None.
+    optional = {
+        "year": paper.year,
+        "venue": paper.venue,
+        "doi": paper.doi,
+        "bibtex_key": paper.bibtex_key,
+        "version": paper.version,
+    }
+    meta.update({k: v for k, v in optional.items() if v is not None and v != ""})
     if chunk.index == 0:
         # The whole abstract rides on the first chunk, for answers and Sources.
         meta["abstract"] = paper.abstract
@@ -105,15 +121,23 @@ def ingest(
     lexical: LexicalIndex,
     *,
     progress: bool = True,
+    limit: int | None = None,
+    categories: Sequence[str] = (),
 ) -> IngestResult:
-    """Bring the vector store and the lexical index up to date with `paths`."""
+    """Bring the vector store and the lexical index up to date with `paths`.
+
+    `limit` and `categories` select entries as in `corpus.iter_papers`.
+    """
     from tqdm import tqdm
 
     started = time.perf_counter()
-    papers, report = load_abstracts(paths)
-    result = _from_report(report, len(papers))
+    paths = list(paths)
+    report = LoadReport()
+    result = IngestResult()
+    seen: set[str] = set()
+    estimate = estimate_entries(paths)
     bar = tqdm(
-        total=len(papers),
+        total=min(estimate, limit) if limit else estimate,
         unit="paper",
         desc="Ingesting",
         file=sys.stderr,
@@ -121,69 +145,117 @@ def ingest(
         dynamic_ncols=True,
     )
     try:
-        for start in range(0, len(papers), _PAPERS_PER_STEP):
-            step = papers[start : start + _PAPERS_PER_STEP]
-            stored = store.stored_papers([p.paper_id for p in step])
-            fresh: list[Paper] = []
-            stale: list[str] = []
-            source_updates: dict[str, StoredPaper] = {}
-            for paper in step:
-                old = stored.get(paper.paper_id)
-                if old is None:
-                    fresh.append(paper)
-                    result.added += 1
-                elif old.content_hash != paper.content_hash:
-                    merged = _merge_sources(old, paper)
-                    files = merged.source_files if merged else old.source_files
-                    dates = merged.dates if merged else old.dates
-                    fresh.append(
-                        Paper(
-                            paper.paper_id,
-                            paper.title,
-                            paper.abstract,
-                            files,
-                            tuple(dict.fromkeys(paper.dates + dates)),
-                            paper.external_id,
-                            paper.authors,
-                            paper.categories,
-                        )
-                    )
-                    stale.append(paper.paper_id)
-                    result.replaced += 1
-                else:
-                    result.unchanged += 1
-                    merged = _merge_sources(old, paper)
-                    if merged is not None:
-                        source_updates[paper.paper_id] = merged
-            if stale:
-                store.delete_papers(stale)
-            if fresh:
-                result.chunks_written += _write(store, embedder, fresh, spec)
-            # The lexical row follows the vectors; a paper whose row is missing
-            # (an earlier ingest stopped between the two) gets it now.
-            # Every paper whose chunks were just written gets its row rewritten too:
-            # after a crash between deleting old chunks and writing new ones, the
-            # paper looks new, and its old row must not survive.
-            have = lexical.present([p.paper_id for p in step])
-            written = {p.paper_id for p in fresh}
-            lexical.upsert(
-                (p.paper_id, p.title, p.abstract)
-                for p in fresh
-                + [p for p in step if p.paper_id not in have and p.paper_id not in written]
-            )
-            if source_updates:
-                store.update_sources(source_updates)
-                result.sources_updated += len(source_updates)
+        # Streamed: a step of papers is read, embedded and written before the
+        # next is read, so memory stays flat however large the input is.
+        papers = iter_papers(paths, report, limit=limit, categories=categories)
+        for step in _steps(papers, _PAPERS_PER_STEP):
+            seen.update(step)
+            _ingest_step(list(step.values()), store, embedder, spec, lexical, result)
             bar.update(len(step))
+        bar.total = bar.n
+        bar.refresh()
     finally:
         bar.close()
+    result.files = report.files
+    result.entries = report.entries
+    result.papers = len(seen)
+    result.problems = list(report.problems)
     result.total_papers = store.paper_count()
     result.total_chunks = store.chunk_count()
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _from_report(report: LoadReport, papers: int) -> IngestResult:
-    return IngestResult(
-        files=report.files, entries=report.entries, papers=papers, problems=list(report.problems)
+def _steps(papers: Iterable[Paper], size: int) -> Iterator[dict[str, Paper]]:
+    """Groups of `size` distinct papers; a paper seen twice in a group is merged."""
+    step: dict[str, Paper] = {}
+    for paper in papers:
+        seen = step.get(paper.paper_id)
+        step[paper.paper_id] = seen.merged_with(paper) if seen else paper
+        if len(step) >= size:
+            yield step
+            step = {}
+    if step:
+        yield step
+
+
+def _ingest_step(
+    step: Sequence[Paper],
+    store: Store,
+    embedder: Embedder,
+    spec: ChunkSpec,
+    lexical: LexicalIndex,
+    result: IngestResult,
+) -> None:
+    """Bring one group of papers up to date. A paper already stored by an
+    earlier group (the same paper in a later file) only gains its sources."""
+    stored = store.stored_papers([p.paper_id for p in step])
+    fresh: list[Paper] = []
+    stale: list[str] = []
+    source_updates: dict[str, StoredPaper] = {}
+    for paper in step:
+        old = stored.get(paper.paper_id)
+        if old is None:
+            fresh.append(paper)
+            result.added += 1
+        elif old.content_hash != paper.content_hash:
+            merged = _merge_sources(old, paper)
+            files = merged.source_files if merged else old.source_files
+            dates = merged.dates if merged else old.dates
+            fresh.append(
+                replace(
+                    paper,
+                    source_files=files,
+                    dates=tuple(dict.fromkeys(paper.dates + dates)),
+                )
+            )
+            stale.append(paper.paper_id)
+            result.replaced += 1
+        else:
+            result.unchanged += 1
+            merged = _merge_sources(old, paper)
+            if merged is not None:
+                source_updates[paper.paper_id] = merged
+    if stale:
+        store.delete_papers(stale)
+    if fresh:
+        result.chunks_written += _write(store, embedder, fresh, spec)
+    # The lexical row follows the vectors; a paper whose row is missing
+    # (an earlier ingest stopped between the two) gets it now.
+    # Every paper whose chunks were just written gets its row rewritten too:
+    # after a crash between deleting old chunks and writing new ones, the
+    # paper looks new, and its old row must not survive.
+    have = lexical.present([p.paper_id for p in step])
+    written = {p.paper_id for p in fresh}
+    lexical.upsert(
+        (p.paper_id, p.title, p.abstract)
+        for p in fresh + [p for p in step if p.paper_id not in have and p.paper_id not in written]
     )
+    if source_updates:
+        store.update_sources(source_updates)
+        result.sources_updated += len(source_updates)
+
+
+def estimate_entries(paths: Iterable[Path]) -> int:
+    """A quick count of the entries in `paths`, for the progress bar's ETA.
+
+    Counts lines (records, or title and abstract lines) without parsing, at
+    disk speed; the bar's total is corrected when reading ends.
+    """
+    paths = list(paths)
+    total = 0
+    for path in expand_paths(paths, LoadReport()):
+        suffix = path.suffix.lower()
+        try:
+            with path.open("rb") as handle:
+                if suffix == ".bib":
+                    total += sum(line.lstrip().startswith(b"@") for line in handle)
+                elif suffix in LISTING_SUFFIXES:
+                    total += sum(1 for line in handle if line.strip()) // 2
+                else:
+                    total += sum(
+                        block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")
+                    )
+        except OSError:
+            continue  # reported when the file is read for real
+    return total

@@ -3,6 +3,7 @@ from one Settings object, each only when first needed."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,11 @@ class Pipeline:
     def embedder(self) -> MiniLMEmbedder:
         from assistant.embedder import MiniLMEmbedder
 
-        return MiniLMEmbedder(batch_size=self.settings.embed_batch_size)
+        return MiniLMEmbedder(
+            batch_size=self.settings.embed_batch_size,
+            encoder=self.settings.embed_encoder,
+            models_dir=self.settings.models_dir,
+        )
 
     @property
     def fingerprint(self) -> Fingerprint:
@@ -72,9 +77,20 @@ class Pipeline:
             self.store,
             self.embedder,
             self.settings.candidate_chunks,
-            self.open_lexical(),
+            self.reading_lexical() if fusion.mode != "dense" else None,
             fusion,
         )
+
+    def reading_lexical(self) -> LexicalIndex:
+        """The BM25 index for searching: it must exist, and hold rows if the vectors do."""
+        from assistant.lexical import LexicalIndex
+        from assistant.locking import ingest_running
+
+        lexical = LexicalIndex.for_reading(self.lexical_path)
+        lexical.require_rows(
+            self.store.chunk_count(), lambda: ingest_running(self.settings.store_dir)
+        )
+        return lexical
 
     @cached_property
     def prompts(self) -> PromptSet:
@@ -98,8 +114,18 @@ class Pipeline:
             min_support=self.settings.min_support,
         )
 
-    def ingest(self, paths: list[Path], *, rebuild: bool, progress: bool) -> IngestResult:
+    def ingest(
+        self,
+        paths: list[Path],
+        *,
+        rebuild: bool,
+        progress: bool,
+        limit: int | None = None,
+        categories: Sequence[str] = (),
+    ) -> IngestResult:
         """Ingest `paths` while holding the store's single-writer lock.
+
+        `limit` and `categories` select entries as in `corpus.iter_papers`.
 
         Raises:
             IngestLockedError: another ingest is writing to the same store.
@@ -111,14 +137,20 @@ class Pipeline:
         # collection under another ingest's feet.
         with ingest_lock(self.settings.store_dir):
             from assistant.ingest import ingest
+            from assistant.lexical import LexicalIndex
 
             store = self.open_store(create=True, rebuild=rebuild)
-            lexical = self.open_lexical()
+            lexical = LexicalIndex.emptied(self.lexical_path) if rebuild else self.open_lexical()
             try:
-                if rebuild:
-                    lexical.clear()
                 return ingest(
-                    paths, store, self.embedder, self.chunk_spec, lexical, progress=progress
+                    paths,
+                    store,
+                    self.embedder,
+                    self.chunk_spec,
+                    lexical,
+                    progress=progress,
+                    limit=limit,
+                    categories=categories,
                 )
             finally:
                 lexical.close()
