@@ -213,6 +213,9 @@ def _session(path: Path) -> Any:
 
             options = ort.SessionOptions()
             options.log_severity_level = 3
+            # The arena keeps the largest batch's activations for good; without
+            # it memory returns to the allocator between batches.
+            options.enable_cpu_mem_arena = False
             _SESSIONS[path] = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
             )

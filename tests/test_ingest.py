@@ -156,3 +156,27 @@ def test_crash_between_delete_and_write_leaves_no_stale_lexical_row(small_corpus
     lexical = _pipeline().open_lexical()
     assert lexical.search("marmalade quokkas", 5)[0][0] == title_id(title)
     assert lexical.count() == 6
+
+
+def test_streamed_steps_merge_a_paper_seen_again_in_a_later_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assistant.ingest
+
+    # Two papers per step: the repeat of the first paper arrives steps later,
+    # after it is stored, and must only add its file, not a second copy.
+    monkeypatch.setattr(assistant.ingest, "_PAPERS_PER_STEP", 2)
+    lines = (DATA / "000_f182f684adaecd22.txt").read_text(encoding="utf-8").splitlines()
+    pairs = [line for line in lines[10:] if line.strip()][:10]  # five papers
+    folder = tmp_path / "two"
+    folder.mkdir()
+    (folder / "a.txt").write_text("\n".join(pairs) + "\n", encoding="utf-8")
+    (folder / "b.txt").write_text("\n".join(pairs[:2] + pairs[:2]) + "\n", encoding="utf-8")
+    result = _pipeline().ingest([folder], rebuild=False, progress=False)
+    assert (result.entries, result.papers, result.added) == (7, 5, 5)
+    assert result.sources_updated == 1
+    assert result.total_papers == 5
+    first_title = pairs[0]
+    hit = _pipeline().retriever.search(first_title, 1)[0]
+    assert hit.title == first_title
+    assert hit.source_files == ("a.txt", "b.txt")

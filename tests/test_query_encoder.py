@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,3 +72,27 @@ def test_small_batches_and_the_torch_path_agree() -> None:
     light = embedder._light().encode(texts)
     heavy = embedder._load().encode(texts, normalize_embeddings=True)
     assert float((light * heavy).sum(axis=1).min()) > 1 - 1e-5
+
+
+def test_onnx_graphs_match_sentence_transformers(reference: object, tmp_path: Path) -> None:
+    """fp32: the same vectors (so one fingerprint); int8: close, and fingerprinted apart."""
+    from assistant.onnx_encoder import OnnxMiniLM
+
+    lines = (DATA / "001_0e3b8f3a0da38401.txt").read_text(encoding="utf-8").splitlines()
+    # Mixed lengths in one batch exercise the padding mask.
+    texts = [line for line in lines if line.strip()][4:40] + QUESTIONS
+    theirs = reference.encode(texts, normalize_embeddings=True)  # type: ignore[attr-defined]
+    fp32 = OnnxMiniLM(minilm_path(), tmp_path, "fp32").encode(texts, batch_size=8)
+    assert float((fp32 * theirs).sum(axis=1).min()) > 1 - 1e-5
+    int8 = OnnxMiniLM(minilm_path(), tmp_path, "int8").encode(texts, batch_size=8)
+    cosines = (int8 * theirs).sum(axis=1)
+    assert float(cosines.mean()) > 0.98
+    assert float(cosines.min()) < 1 - 1e-4  # quantized: really a different model
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
+        "minilm-v1-fp32.onnx",
+        "minilm-v1-int8.onnx",
+    ]
+    fingerprints = {
+        MiniLMEmbedder(encoder=name).fingerprint for name in ("torch", "onnx-fp32", "onnx-int8")
+    }
+    assert len(fingerprints) == 2
