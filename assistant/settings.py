@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -16,9 +17,10 @@ from pydantic_settings import (
 
 from assistant.errors import ConfigError
 
-BackendName = Literal["auto", "ollama", "llamacpp", "none"]
+BackendName = Literal["auto", "ollama", "llamacpp", "openai", "none"]
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def default_home() -> Path:
@@ -81,10 +83,22 @@ class Settings(BaseSettings):
         description="Data directory: the Chroma store, the model cache and the chat history.",
     )
     collection: str = Field("abstracts", description="Name of the Chroma collection.")
+    store_url: str = Field(
+        "",
+        description="URL of a shared Chroma server (e.g. http://127.0.0.1:8000, started with "
+        "`chroma run`); empty means the embedded store under home. The BM25 index stays "
+        "local under home either way.",
+    )
+    store_token_env: str = Field(
+        "",
+        description="Name of the environment variable holding the Chroma server's token, "
+        "sent as Authorization: Bearer; empty sends none.",
+    )
     backend: BackendName = Field(
         "auto",
         description="LLM backend: auto (Ollama if it has the model, else llamacpp), "
-        "ollama, llamacpp, or none (extractive answer, no LLM).",
+        "ollama, llamacpp, openai (an OpenAI-compatible server), "
+        "or none (extractive answer, no LLM).",
     )
     ollama_host: str = Field(
         DEFAULT_OLLAMA_HOST,
@@ -92,13 +106,28 @@ class Settings(BaseSettings):
         description="URL of the Ollama server (also read from OLLAMA_HOST).",
     )
     ollama_model: str = Field("llama3.2", description="Model the Ollama backend asks for.")
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8000/v1",
+        description="Base URL of the OpenAI-compatible server (vLLM, llama-server, "
+        "LM Studio) for the openai backend, usually ending in /v1.",
+    )
+    openai_model: str = Field(
+        "",
+        description="Model the openai backend asks for; empty means the one model "
+        "the server serves.",
+    )
+    openai_api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description="Name of the environment variable holding the openai backend's "
+        "API key (the key is never stored here); unset or empty sends no key.",
+    )
     llamacpp_model_path: Path | None = Field(
         None, description="GGUF file for the llamacpp backend; empty means the bundled gemma3-270m."
     )
     llamacpp_threads: int = Field(0, description="CPU threads for llama.cpp; 0 means all cores.")
     llamacpp_context_tokens: int = Field(4096, description="llama.cpp context window.")
     connect_timeout_s: float = Field(
-        3.0, description="Seconds to wait for the Ollama server to accept a connection."
+        3.0, description="Seconds to wait for the LLM server to accept a connection."
     )
     timeout_s: float = Field(
         600.0,
@@ -126,7 +155,12 @@ class Settings(BaseSettings):
     chunk_overlap_sentences: int = Field(
         1, ge=0, le=3, description="Sentences repeated between neighbouring chunks."
     )
-    embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch at ingest.")
+    embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch at ingest.")
+    embed_encoder: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
+        "onnx-fp32",
+        description="How ingest runs MiniLM: ONNX Runtime int8 or fp32, or sentence-transformers "
+        "on torch (fp32 and torch give the same vectors; int8 needs its own index).",
+    )
     min_support: float = Field(
         0.49,
         description="Retrieval support (closeness, key-word coverage, unknown names; see "
@@ -139,6 +173,44 @@ class Settings(BaseSettings):
     @classmethod
     def _host(cls, value: str) -> str:
         return normalize_host(value)
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:8000/v1")
+        return value
+
+    @field_validator("store_url")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:8000")
+        return value
+
+    @field_validator("store_token_env")
+    @classmethod
+    def _token_env(cls, value: str) -> str:
+        if value and not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must be the name of an environment variable (letters, digits, _), "
+                "not the token itself"
+            )
+        return value
+
+    @field_validator("openai_api_key_env")
+    @classmethod
+    def _key_env(cls, value: str) -> str:
+        # Catches a key pasted here by mistake (keys hold '-' and the like) before
+        # `config show` prints it; the error message does not echo the value.
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must be the name of an environment variable (letters, digits, _), "
+                "not the key itself"
+            )
+        return value
 
     @classmethod
     def settings_customise_sources(
