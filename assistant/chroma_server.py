@@ -1,0 +1,265 @@
+"""The vectors on a shared Chroma server (`store_url`), and this client's BM25 copy.
+
+The server holds one collection that every client reads and writes, with the
+same fingerprint check as the embedded store. The lexical (BM25) index stays a
+local SQLite file under each client's ASSISTANT_HOME: it is a copy of the
+titles and abstracts the server already holds (each paper's first chunk
+carries them), so a client whose copy is behind the server's `revision`
+(a token every ingest through this module renews) rebuilds it from the
+server before searching. Every client therefore ranks with the same BM25 over
+the same papers, and returns the same results.
+
+The local locks (`locking`) guard only this client's files: they do not stop
+two clients from ingesting into one server at once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from assistant.errors import ConfigError, StoreError
+from assistant.offline import enforce_offline
+from assistant.store import Fingerprint, Store
+
+if TYPE_CHECKING:
+    from assistant.lexical import LexicalIndex
+    from assistant.settings import Settings
+
+REVISION_KEY = "revision"
+_START_HINT = (
+    "Start it with: chroma run --path DIR --host 127.0.0.1 --port 8000, "
+    "or unset ASSISTANT_STORE_URL to use the local index."
+)
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    host: str
+    port: int
+    ssl: bool
+
+
+def parse_store_url(url: str) -> ServerAddress:
+    """Host, port and TLS from `http[s]://host[:port]`.
+
+    Raises:
+        ConfigError: no host, a bad port, or a path after the port.
+    """
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if not parts.hostname or port == -1 or parts.path not in ("", "/"):
+        raise ConfigError(
+            f"Invalid store_url {url!r}.",
+            hint="Give the server's address only, e.g. ASSISTANT_STORE_URL=http://127.0.0.1:8000",
+        )
+    ssl = parts.scheme == "https"
+    return ServerAddress(parts.hostname, port or (443 if ssl else 8000), ssl)
+
+
+def auth_headers(settings: Settings) -> dict[str, str]:
+    """The bearer token from the variable `store_token_env` names, if it is set."""
+    name = settings.store_token_env
+    token = os.environ.get(name, "") if name else ""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def unreachable(url: str, exc: BaseException) -> StoreError:
+    return StoreError(f"The Chroma server at {url} is not reachable ({exc}).", hint=_START_HINT)
+
+
+def _server_errors() -> tuple[type[BaseException], ...]:
+    import httpx
+    from chromadb.errors import ChromaError
+
+    # chromadb reports a refused connection as ValueError, a dropped one as httpx's.
+    return (ChromaError, httpx.HTTPError, ValueError, ConnectionError)
+
+
+def connect(settings: Settings) -> Any:
+    """A chromadb HttpClient for `store_url`, telemetry off.
+
+    Raises:
+        StoreError: the server does not answer.
+    """
+    enforce_offline()
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    address = parse_store_url(settings.store_url)
+    try:
+        return chromadb.HttpClient(
+            host=address.host,
+            port=address.port,
+            ssl=address.ssl,
+            headers=auth_headers(settings),
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+    except _server_errors() as exc:
+        raise unreachable(settings.store_url, exc) from exc
+
+
+class _ServerCollection:
+    """A server collection whose failures are StoreErrors that name the server."""
+
+    def __init__(self, url: str, collection: Any) -> None:
+        self._url = url
+        self._collection = collection
+        self.metadata = collection.metadata
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return getattr(self._collection, method)(*args, **kwargs)
+            except _server_errors() as exc:
+                raise unreachable(self._url, exc) from exc
+
+        return call
+
+
+class ServerStore(Store):
+    """The collection on a Chroma server; `path` is the local folder of the BM25 copy."""
+
+    def __init__(self, settings: Settings, collection: Any, client: Any) -> None:
+        self.url = settings.store_url
+        super().__init__(
+            settings.store_dir,
+            settings.collection,
+            _ServerCollection(self.url, collection),
+            client,
+        )
+
+    @property
+    def location(self) -> str:
+        return self.url
+
+    @classmethod
+    def connect(
+        cls, settings: Settings, fingerprint: Fingerprint, *, create: bool, rebuild: bool
+    ) -> ServerStore:
+        """Open (or create) the server's collection; refuse one made with other settings.
+
+        Raises:
+            StoreError: server unreachable, no collection (and not `create`), or a
+                fingerprint mismatch.
+        """
+        client = connect(settings)
+        name, url = settings.collection, settings.store_url
+        try:
+            existing = {c.name for c in client.list_collections()}
+            if rebuild and name in existing:
+                client.delete_collection(name)
+                existing.discard(name)
+            if name in existing:
+                collection = client.get_collection(name, embedding_function=None)
+            elif create:
+                collection = client.create_collection(
+                    name,
+                    metadata=fingerprint.as_metadata(),
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                )
+            else:
+                raise StoreError(
+                    f"The Chroma server at {url} has no collection {name!r}.",
+                    hint="Build it with: assistant ingest",
+                )
+        except _server_errors() as exc:
+            raise unreachable(url, exc) from exc
+        store = cls(settings, collection, client)
+        store._check(fingerprint)
+        return store
+
+    def revision(self) -> str:
+        """The server's current revision token ('' if no ingest has set one)."""
+        try:
+            fresh = self._client.get_collection(self.name, embedding_function=None)
+        except _server_errors() as exc:
+            raise unreachable(self.url, exc) from exc
+        return str((fresh.metadata or {}).get(REVISION_KEY, ""))
+
+    def renew_revision(self) -> str:
+        """Mark the collection changed, so that other clients refresh their BM25 copy."""
+        token = uuid.uuid4().hex
+        meta = {**(self._collection.metadata or {}), REVISION_KEY: token}
+        self._collection.modify(metadata=meta)
+        return token
+
+
+def _revision_file(lexical_path: Path) -> Path:
+    return lexical_path.with_name(lexical_path.name + ".revision")
+
+
+def lexical_is_current(store: ServerStore, lexical_path: Path) -> bool:
+    """Whether the local BM25 copy matches the server's papers."""
+    from assistant.lexical import LexicalIndex
+
+    marker = _revision_file(lexical_path)
+    if not lexical_path.is_file() or not marker.is_file():
+        return False
+    if marker.read_text(encoding="ascii").strip() != store.revision():
+        return False
+    papers = store.paper_count()
+    try:
+        lexical = LexicalIndex.for_reading(lexical_path)
+        try:
+            return lexical.count() == papers
+        finally:
+            lexical.close()
+    except StoreError:
+        return False  # a damaged local copy is simply made again
+
+
+def copy_lexical(store: ServerStore, lexical_path: Path) -> LexicalIndex:
+    """Rebuild the local BM25 index from the titles and abstracts on the server."""
+    from assistant.lexical import LexicalIndex
+
+    revision = store.revision()
+    if store.paper_count():
+        print(
+            f"Copying the BM25 index from the Chroma server at {store.url} ...",
+            file=sys.stderr,
+            flush=True,
+        )
+    lexical = LexicalIndex.emptied(lexical_path)
+    batch: list[tuple[str, str, str]] = []
+    for meta in store.iter_paper_records():
+        batch.append(
+            (str(meta["paper_id"]), str(meta.get("title", "")), str(meta.get("abstract", "")))
+        )
+        if len(batch) >= 500:
+            lexical.upsert(batch)
+            batch = []
+    lexical.upsert(batch)
+    record_revision(lexical_path, revision)
+    return lexical
+
+
+def record_revision(lexical_path: Path, revision: str) -> None:
+    _revision_file(lexical_path).write_text(revision + "\n", encoding="ascii")
+
+
+def refresh_lexical(store: ServerStore, lexical_path: Path) -> None:
+    """Bring the local BM25 copy up to the server's revision, unless this home is busy.
+
+    An ingest running from this same home holds the local lock and updates the
+    copy itself; a search then ranks with what is there.
+    """
+    from assistant.locking import IngestLockedError, ingest_lock
+
+    if lexical_is_current(store, lexical_path):
+        return
+    try:
+        with ingest_lock(store.path):
+            copy_lexical(store, lexical_path).close()
+    except IngestLockedError:
+        return

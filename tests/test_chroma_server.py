@@ -1,0 +1,235 @@
+"""The vectors on a real Chroma server (`chroma run`) on loopback, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import OFFLINE_ENV, closed_port, run_cli
+
+QUERY = "growing neural networks by recombining learned parameters"
+
+
+def _chroma_binary() -> str | None:
+    beside = Path(sys.executable).with_name("chroma")
+    return str(beside) if beside.is_file() else shutil.which("chroma")
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Chroma server bound to 127.0.0.1 only, telemetry off; stopped afterwards."""
+    binary = _chroma_binary()
+    if binary is None:
+        pytest.skip("the chromadb package installed no `chroma` command")
+    folder = tmp_path_factory.mktemp("chroma-server")
+    port = closed_port()
+    log = (folder / "server.log").open("wb")
+    server = subprocess.Popen(
+        [binary, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **OFFLINE_ENV, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                pytest.skip(
+                    f"`chroma run` exited with {server.returncode}: "
+                    + (folder / "server.log").read_text(errors="replace")[-500:]
+                )
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.skip("`chroma run` did not answer its heartbeat within 60 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def ingested(
+    chroma_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, subprocess.CompletedProcess[str]]:
+    """The small corpus ingested into the server by a first client (home `writer`)."""
+    folder = tmp_path_factory.mktemp("server-corpus")
+    data = Path(__file__).resolve().parent.parent / "data" / "003_099459961173535e.txt"
+    lines = data.read_text(encoding="utf-8").splitlines()
+    (folder / "listing.txt").write_text("\n".join(lines[:36]) + "\n", encoding="utf-8")
+    home = tmp_path_factory.mktemp("writer")
+    done = run_cli(
+        "ingest",
+        str(folder),
+        "--quiet",
+        ASSISTANT_HOME=str(home),
+        ASSISTANT_STORE_URL=chroma_url,
+    )
+    return str(home), done
+
+
+def _search(home: str | Path, url: str) -> list[dict[str, object]]:
+    done = run_cli("search", QUERY, "--json", ASSISTANT_HOME=str(home), ASSISTANT_STORE_URL=url)
+    assert done.returncode == 0, done.stderr
+    hits: list[dict[str, object]] = json.loads(done.stdout)["results"]
+    return hits
+
+
+def test_ingest_into_server_keeps_no_vectors_locally(
+    chroma_url: str, ingested: tuple[str, subprocess.CompletedProcess[str]]
+) -> None:
+    home, done = ingested
+    assert done.returncode == 0, done.stderr
+    assert "papers, " in done.stdout and f"at {chroma_url}" in done.stdout
+    store = Path(home) / "store"
+    assert not (store / "chroma.sqlite3").exists()
+    assert (store / "lexical-abstracts.sqlite3").is_file()
+
+
+def test_search_and_ask_read_the_server(
+    chroma_url: str, ingested: tuple[str, subprocess.CompletedProcess[str]]
+) -> None:
+    home, _ = ingested
+    hits = _search(home, chroma_url)
+    assert hits and hits[0]["lexical"] is not None
+    done = run_cli(
+        "ask",
+        "How can a neural network grow by recombining learned parameters?",
+        "--backend",
+        "none",
+        "--json",
+        ASSISTANT_HOME=home,
+        ASSISTANT_STORE_URL=chroma_url,
+    )
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["sources"]
+
+
+def test_second_client_sees_the_same_papers_and_ranking(
+    chroma_url: str,
+    ingested: tuple[str, subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    home, _ = ingested
+    other = tmp_path / "reader"
+    mine = _search(home, chroma_url)
+    done = run_cli(
+        "search", QUERY, "--json", ASSISTANT_HOME=str(other), ASSISTANT_STORE_URL=chroma_url
+    )
+    assert done.returncode == 0, done.stderr
+    # Its BM25 copy is made from the server's abstracts, so both rank alike.
+    assert "Copying the BM25 index from the Chroma server" in done.stderr
+    theirs = json.loads(done.stdout)["results"]
+    assert [h["paper_id"] for h in theirs] == [h["paper_id"] for h in mine]
+    assert [h["score"] for h in theirs] == [h["score"] for h in mine]
+    # Now current: the next search uses the copy as it is.
+    second = run_cli(
+        "search", QUERY, "--json", ASSISTANT_HOME=str(other), ASSISTANT_STORE_URL=chroma_url
+    )
+    assert second.returncode == 0, second.stderr
+    assert "Copying" not in second.stderr
+
+
+def test_server_down_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    done = run_cli("search", QUERY, ASSISTANT_HOME=str(tmp_path), ASSISTANT_STORE_URL=url)
+    assert done.returncode == 3
+    assert f"Error: The Chroma server at {url} is not reachable" in done.stderr
+    assert "Hint: Start it with: chroma run --path DIR --host 127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_store_url_is_a_config_error(tmp_path: Path) -> None:
+    done = run_cli(
+        "search", QUERY, ASSISTANT_HOME=str(tmp_path), ASSISTANT_STORE_URL="127.0.0.1:8000"
+    )
+    assert done.returncode == 3
+    assert "store_url: Value error, must start with http:// or https://" in done.stderr
+
+
+def test_other_settings_are_refused_by_the_server_fingerprint(
+    chroma_url: str, ingested: tuple[str, subprocess.CompletedProcess[str]]
+) -> None:
+    home, _ = ingested
+    done = run_cli(
+        "search",
+        QUERY,
+        ASSISTANT_HOME=home,
+        ASSISTANT_STORE_URL=chroma_url,
+        ASSISTANT_CHUNK_TOKENS="128",
+    )
+    assert done.returncode == 3
+    assert f"Error: The index at {chroma_url} was built with other settings (chunking:" in (
+        done.stderr
+    )
+    assert "Hint: Rebuild it with: assistant ingest --rebuild" in done.stderr
+
+
+def test_doctor_reports_the_server_store(
+    chroma_url: str, ingested: tuple[str, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    done = run_cli(
+        "doctor",
+        ASSISTANT_HOME=str(tmp_path),
+        ASSISTANT_STORE_URL=chroma_url,
+        ASSISTANT_BACKEND="none",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"12 chunks of 6 papers on the Chroma server at {chroma_url}, settings match" in (
+        done.stdout
+    ), done.stdout + done.stderr
+
+
+def test_doctor_names_an_unreachable_server(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    done = run_cli(
+        "doctor", ASSISTANT_HOME=str(tmp_path), ASSISTANT_STORE_URL=url, ASSISTANT_BACKEND="none"
+    )
+    assert done.returncode == 3
+    assert f"the Chroma server at {url} is not reachable" in done.stdout + done.stderr
+
+
+def test_a_reader_refreshes_its_copy_after_another_client_ingests(
+    chroma_url: str, small_corpus: Path, tmp_path: Path
+) -> None:
+    # A collection of its own, so that the shared fixture's counts stay put.
+    env = {"ASSISTANT_STORE_URL": chroma_url, "ASSISTANT_COLLECTION": "growing"}
+    writer, reader = str(tmp_path / "writer"), str(tmp_path / "reader")
+    made = run_cli("ingest", str(small_corpus), "--quiet", ASSISTANT_HOME=writer, **env)
+    assert made.returncode == 0, made.stderr
+    first = run_cli("search", QUERY, ASSISTANT_HOME=reader, **env)
+    assert first.returncode == 0, first.stderr
+    # The writer adds the next papers of the same listing.
+    more = tmp_path / "more"
+    more.mkdir()
+    data = Path(__file__).resolve().parent.parent / "data" / "003_099459961173535e.txt"
+    lines = data.read_text(encoding="utf-8").splitlines()
+    (more / "listing.txt").write_text("\n".join(lines[:12] + lines[36:60]) + "\n", "utf-8")
+    added = run_cli("ingest", str(more), "--quiet", ASSISTANT_HOME=writer, **env)
+    assert added.returncode == 0, added.stderr
+    assert "Added 0" not in added.stdout
+    theirs = run_cli("search", QUERY, "--json", ASSISTANT_HOME=reader, **env)
+    assert "Copying the BM25 index from the Chroma server" in theirs.stderr
+    mine = run_cli("search", QUERY, "--json", ASSISTANT_HOME=writer, **env)
+    assert "Copying" not in mine.stderr  # the writer's own copy is current
+    assert json.loads(theirs.stdout) == json.loads(mine.stdout)
