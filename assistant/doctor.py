@@ -24,19 +24,38 @@ class Check:
     hint: str | None = None
 
 
+REBUILD = "Run: assistant ingest --rebuild"
+
+
 def _index(settings: Settings) -> Check:
-    from assistant.embedder import MiniLMEmbedder
+    from assistant.locking import store_access
 
     db = settings.store_dir / "chroma.sqlite3"
     if not db.is_file():
         return Check("index", False, f"no index at {settings.store_dir}", "Run: assistant ingest")
+    # Inside the access lock, so that no ingest rewrites the files while they are read.
+    with store_access(settings.store_dir):
+        return _index_files(settings)
+
+
+def _index_files(settings: Settings) -> Check:
+    from assistant.embedder import MiniLMEmbedder
+    from assistant.integrity import read_segments, sqlite_problem, store_damage
+    from assistant.locking import ingest_running
+
+    # Deep: SQLite's quick_check, and every vector and link of the HNSW files.
+    damage = store_damage(settings.store_dir, settings.collection, deep=True)
+    if damage is not None:
+        return Check("index", False, f"the index is damaged ({damage.detail})", REBUILD)
+    db = settings.store_dir / "chroma.sqlite3"
     try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30.0)
         try:
+            segments = read_segments(con, settings.collection)
             row = con.execute(
                 "SELECT id FROM collections WHERE name = ?", (settings.collection,)
             ).fetchone()
-            if row is None:
+            if row is None or segments is None:
                 return Check(
                     "index",
                     False,
@@ -51,17 +70,16 @@ def _index(settings: Settings) -> Check:
                     (row[0],),
                 )
             )
-            count = con.execute(
-                "SELECT COUNT(*) FROM embeddings e JOIN segments s ON e.segment_id = s.id "
-                "WHERE s.collection = ?",
-                (row[0],),
-            ).fetchone()[0]
+            count, papers = con.execute(
+                "SELECT COUNT(*), COALESCE(SUM(m.int_value = 0), 0) FROM embeddings e "
+                "LEFT JOIN embedding_metadata m ON m.id = e.id AND m.key = 'chunk_index' "
+                "WHERE e.segment_id = ?",
+                (segments.metadata,),
+            ).fetchone()
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        return Check(
-            "index", False, f"the index is damaged ({exc})", "Run: assistant ingest --rebuild"
-        )
+        return Check("index", False, f"the index is damaged ({exc})", REBUILD)
     spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_sentences)
     expected = {
         "embedder": MiniLMEmbedder().fingerprint,
@@ -74,27 +92,101 @@ def _index(settings: Settings) -> Check:
             "index",
             False,
             f"built with other settings ({', '.join(wrong)} differ)",
-            "Run: assistant ingest --rebuild",
+            REBUILD,
         )
     lexical = settings.store_dir / f"lexical-{settings.collection}.sqlite3"
-    try:
-        con = sqlite3.connect(f"file:{lexical}?mode=ro", uri=True)
+    problem = (
+        sqlite_problem(lexical) if lexical.is_file() else f"{lexical.name} is missing"
+    )
+    if problem is None:
         try:
-            papers = con.execute("SELECT COUNT(*) FROM papers").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
+            con = sqlite3.connect(f"file:{lexical}?mode=ro", uri=True, timeout=30.0)
+            try:
+                in_bm25 = con.execute("SELECT COUNT(*) FROM papers").fetchone()[0]
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            problem = str(exc)
+    if problem is not None:
         return Check(
             "index",
             False,
-            f"the lexical (BM25) index {lexical} is missing or damaged ({exc})",
+            f"the lexical (BM25) index {lexical} is missing or damaged ({problem})",
             "Run: assistant ingest  (it fills in what is missing), or assistant ingest --rebuild",
+        )
+    detail = (
+        f"{count} chunks and {in_bm25} papers in the BM25 index at {settings.store_dir}, "
+        "settings match, files whole"
+    )
+    if in_bm25 != papers:
+        if ingest_running(settings.store_dir):
+            return Check("index", True, detail + " (an ingest is running)")
+        return Check(
+            "index",
+            False,
+            f"the BM25 index has {in_bm25} papers but the vector index {papers}",
+            "An ingest was interrupted, or a file was replaced: run the same ingest again "
+            "to complete it, or assistant ingest --rebuild",
+        )
+    return Check("index", True, detail)
+
+
+def _server_index(settings: Settings) -> Check:
+    """The collection on the Chroma server, over its REST API (chromadb not imported)."""
+    import httpx
+
+    from assistant.chroma_server import auth_headers, parse_store_url
+
+    url, name = settings.store_url, settings.collection
+    parse_store_url(url)
+    base = f"{url}/api/v2/tenants/default_tenant/databases/default_database/collections"
+    try:
+        with httpx.Client(
+            headers=auth_headers(settings), timeout=settings.connect_timeout_s * 2
+        ) as client:
+            client.get(f"{url}/api/v2/heartbeat").raise_for_status()
+            found = client.get(f"{base}/{name}")
+            if found.status_code >= 400:
+                return Check(
+                    "index",
+                    False,
+                    f"the Chroma server at {url} has no collection {name!r} "
+                    f"(HTTP {found.status_code})",
+                    "Run: assistant ingest",
+                )
+            collection = found.json()
+            chunks = client.get(f"{base}/{collection['id']}/count").json()
+            firsts = client.post(
+                f"{base}/{collection['id']}/get",
+                json={"where": {"chunk_index": 0}, "include": []},
+            ).json()
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        return Check(
+            "index",
+            False,
+            f"the Chroma server at {url} is not reachable ({exc})",
+            "Start it with: chroma run --path DIR --host 127.0.0.1 --port 8000, "
+            "or unset ASSISTANT_STORE_URL.",
+        )
+    from assistant.embedder import MiniLMEmbedder
+
+    meta = collection.get("metadata") or {}
+    spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_sentences)
+    expected = {
+        "embedder": MiniLMEmbedder().fingerprint,
+        "chunking": spec.describe(),
+        "schema": SCHEMA_VERSION,
+    }
+    wrong = [k for k, v in expected.items() if meta.get(k) != v]
+    if wrong:
+        return Check(
+            "index", False, f"built with other settings ({', '.join(wrong)} differ)", REBUILD
         )
     return Check(
         "index",
         True,
-        f"{count} chunks and {papers} papers in the BM25 index at {settings.store_dir}, "
-        "settings match",
+        f"{chunks} chunks of {len(firsts.get('ids', []))} papers on the Chroma server at {url}, "
+        "settings match; the local BM25 copy is refreshed from it when behind",
     )
 
 
@@ -172,8 +264,28 @@ def _llamacpp(settings: Settings) -> Check:
     return Check("llamacpp", True, f"llama-cpp-python installed, bundled {gguf.MODEL_NAME}")
 
 
+def _openai(settings: Settings) -> Check:
+    # The backend's own probe: one GET /models, with the errors `ask` would give.
+    from assistant.backends.openai import OpenAIBackend
+    from assistant.errors import AssistantError
+
+    try:
+        backend = OpenAIBackend(settings, settings.openai_model)
+        backend.check()
+    except AssistantError as exc:
+        return Check("openai", False, exc.message, exc.hint)
+    key = (
+        f"API key from ${backend.key_env}"
+        if backend.has_key
+        else f"no API key (${backend.key_env} is not set)"
+    )
+    return Check(
+        "openai", True, f"reachable at {backend.base_url}, model {backend.model!r} served; {key}"
+    )
+
+
 def run_checks(settings: Settings) -> Iterator[Check]:
-    yield _index(settings)
+    yield _server_index(settings) if settings.store_url else _index(settings)
     yield _embedder()
     try:
         from assistant.prompts import PromptSet
@@ -193,5 +305,7 @@ def run_checks(settings: Settings) -> Iterator[Check]:
         yield ollama
     if backend in ("llamacpp", "auto"):
         yield _llamacpp(settings)
+    if backend == "openai":
+        yield _openai(settings)
     if backend == "none":
         yield Check("backend", True, "none: extractive answers, no LLM")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import StoreError
+from assistant.filters import FACET_TABLE, Filters
 
 # Words that carry no topic; dropping them keeps OR queries selective and fast.
 STOPWORDS = frozenset(
@@ -29,6 +31,7 @@ STOPWORDS = frozenset(
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 # Title matches count more than abstract matches.
 TITLE_WEIGHT = 1.5
+REBUILD = "Rebuild it with: assistant ingest --rebuild"
 
 
 def query_terms(text: str) -> list[str]:
@@ -40,24 +43,89 @@ def query_terms(text: str) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 over titles and abstracts, keyed by paper id."""
+    """BM25 over titles and abstracts, keyed by paper id.
 
-    def __init__(self, path: Path) -> None:
+    `LexicalIndex(path)` creates the file if needed and is how ingest opens it;
+    `for_reading` opens an existing one and changes nothing, so a missing or
+    emptied file is reported instead of silently recreated empty.
+    """
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
-            self._db.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS papers USING fts5("
-                "paper_id UNINDEXED, title, abstract, "
-                "tokenize = 'porter unicode61 remove_diacritics 2')"
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
+                # Readers (search, ask) keep reading while an ingest writes.
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS papers USING fts5("
+                    "paper_id UNINDEXED, title, abstract, "
+                    "tokenize = 'porter unicode61 remove_diacritics 2')"
+                )
+                self._db.commit()
+            else:
+                # mode=rw: never create a missing file.
+                self._db = sqlite3.connect(
+                    f"file:{path}?mode=rw", uri=True, timeout=30.0, check_same_thread=False
+                )
+                self._db.execute("SELECT 1 FROM papers LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"The lexical index {path} is damaged: {exc}", hint=REBUILD) from exc
+
+    @classmethod
+    def for_reading(cls, path: Path) -> LexicalIndex:
+        """Open an existing index.
+
+        Raises:
+            StoreError: the file is missing or damaged.
+        """
+        if not path.is_file():
+            raise StoreError(
+                f"The lexical (BM25) index {path} is missing.",
+                hint="Run the ingest again (it fills in what is missing), or " + REBUILD.lower(),
             )
-            self._db.commit()
+        return cls(path, create=False)
+
+    @classmethod
+    def emptied(cls, path: Path) -> LexicalIndex:
+        """An empty index for a rebuild: its rows deleted, or the file made anew if damaged."""
+        try:
+            index = cls(path)
+            try:
+                index.clear()
+                return index
+            except sqlite3.DatabaseError:
+                index.close()
+        except StoreError:
+            pass
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        return cls(path)
+
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        try:
+            return self._db.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
-                f"The lexical index {path} is damaged: {exc}",
-                hint="Rebuild it with: assistant ingest --rebuild",
+                f"The lexical index {self.path} cannot be searched: {exc}", hint=REBUILD
             ) from exc
+
+    def is_empty(self) -> bool:
+        return not self._rows("SELECT 1 FROM papers LIMIT 1")
+
+    def require_rows(self, chunks: int, ingest_running: Callable[[], bool]) -> None:
+        """Refuse an empty BM25 index beside a filled vector index (outside an ingest).
+
+        Raises:
+            StoreError: the lexical file lost its rows (or was replaced by an empty one).
+        """
+        if chunks and self.is_empty() and not ingest_running():
+            raise StoreError(
+                f"The lexical (BM25) index {self.path} is empty, but the vector index holds "
+                f"{chunks} chunks.",
+                hint=REBUILD,
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -85,8 +153,8 @@ class LexicalIndex:
             batch = list(paper_ids[start : start + 500])
             marks = ",".join("?" * len(batch))
             found.update(
-                row[0]
-                for row in self._db.execute(
+                str(row[0])
+                for row in self._rows(
                     f"SELECT paper_id FROM papers WHERE paper_id IN ({marks})", batch
                 )
             )
@@ -100,29 +168,25 @@ class LexicalIndex:
         """How many papers contain `term` (stemmed as the index stems)."""
         if not _TOKEN.search(term):
             return 0
-        row = self._db.execute(
-            "SELECT COUNT(*) FROM papers WHERE papers MATCH ?", (self._phrase(term),)
-        ).fetchone()
-        return int(row[0])
+        rows = self._rows("SELECT COUNT(*) FROM papers WHERE papers MATCH ?", (self._phrase(term),))
+        return int(rows[0][0])
 
     def terms_in(self, paper_id: str, terms: Sequence[str]) -> set[str]:
         """Which of `terms` occur in the paper's title or abstract."""
-        row = self._db.execute(
-            "SELECT rowid FROM papers WHERE paper_id = ?", (paper_id,)
-        ).fetchone()
-        if row is None:
+        rows = self._rows("SELECT rowid FROM papers WHERE paper_id = ?", (paper_id,))
+        if not rows:
             return set()
         return {
             term
             for term in terms
-            if self._db.execute(
+            if self._rows(
                 "SELECT 1 FROM papers WHERE papers MATCH ? AND rowid = ?",
-                (self._phrase(term), row[0]),
-            ).fetchone()
+                (self._phrase(term), rows[0][0]),
+            )
         }
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM papers").fetchone()[0])
+        return int(self._rows("SELECT COUNT(*) FROM papers")[0][0])
 
     def search(
         self, text: str, n: int, title_weight: float = TITLE_WEIGHT
@@ -132,15 +196,62 @@ class LexicalIndex:
         if not terms:
             return []
         match = " OR ".join(self._phrase(t) for t in terms)
-        try:
-            rows = self._db.execute(
-                "SELECT paper_id, -bm25(papers, 0.0, ?, 1.0) AS score FROM papers "
-                "WHERE papers MATCH ? ORDER BY bm25(papers, 0.0, ?, 1.0) LIMIT ?",
-                (title_weight, match, title_weight, n),
-            ).fetchall()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"The lexical index {self.path} cannot be searched: {exc}",
-                hint="Rebuild it with: assistant ingest --rebuild",
-            ) from exc
+        rows = self._rows(
+            "SELECT paper_id, -bm25(papers, 0.0, ?, 1.0) AS score FROM papers "
+            "WHERE papers MATCH ? ORDER BY bm25(papers, 0.0, ?, 1.0) LIMIT ?",
+            (title_weight, match, title_weight, n),
+        )
+        return [(str(pid), float(score)) for pid, score in rows]
+
+    # Filters ---------------------------------------------------------------
+    # A side table of what filters match on (year, author words, categories,
+    # source files), one row per (paper, kind, value); `filters.Filters.sql`
+    # reads it. Made on first write, so an index built before it still opens.
+
+    def _ensure_facets(self) -> None:
+        self._db.execute(
+            f"CREATE TABLE IF NOT EXISTS {FACET_TABLE} (paper_id TEXT NOT NULL, "
+            "kind TEXT NOT NULL, value NOT NULL)"
+        )
+        self._db.execute(
+            f"CREATE INDEX IF NOT EXISTS {FACET_TABLE}_by_value ON {FACET_TABLE} (kind, value)"
+        )
+        self._db.execute(
+            f"CREATE INDEX IF NOT EXISTS {FACET_TABLE}_by_paper ON {FACET_TABLE} (paper_id)"
+        )
+
+    def has_facets(self) -> bool:
+        """Whether the facet table exists (an index built before filters has none)."""
+        rows = self._rows(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (FACET_TABLE,)
+        )
+        return bool(rows)
+
+    def upsert_facets(self, papers: Iterable[tuple[str, Sequence[tuple[str, str | int]]]]) -> None:
+        """(paper_id, [(kind, value), ...]) per paper; a paper's earlier rows are replaced."""
+        rows = list(papers)
+        with self._db:
+            self._ensure_facets()
+            self._db.executemany(
+                f"DELETE FROM {FACET_TABLE} WHERE paper_id = ?", [(pid,) for pid, _ in rows]
+            )
+            self._db.executemany(
+                f"INSERT INTO {FACET_TABLE} (paper_id, kind, value) VALUES (?, ?, ?)",
+                [(pid, kind, value) for pid, facets in rows for kind, value in facets],
+            )
+
+    def search_filtered(
+        self, text: str, n: int, filters: Filters, title_weight: float = TITLE_WEIGHT
+    ) -> list[tuple[str, float]]:
+        """As `search`, but only papers that pass `filters`."""
+        terms = query_terms(text)
+        if not terms or not self.has_facets():
+            return []
+        condition, params = filters.sql("paper_id")
+        match = " OR ".join(self._phrase(t) for t in terms)
+        rows = self._rows(
+            "SELECT paper_id, -bm25(papers, 0.0, ?, 1.0) AS score FROM papers "
+            f"WHERE papers MATCH ? AND {condition} ORDER BY bm25(papers, 0.0, ?, 1.0) LIMIT ?",
+            (title_weight, match, *params, title_weight, n),
+        )
         return [(str(pid), float(score)) for pid, score in rows]

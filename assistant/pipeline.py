@@ -15,7 +15,9 @@ from assistant.store import Fingerprint, Store
 if TYPE_CHECKING:
     from assistant.answer import Answerer
     from assistant.backends import Backend
+    from assistant.chroma_server import ServerStore
     from assistant.embedder import MiniLMEmbedder
+    from assistant.filters import Filters
     from assistant.ingest import IngestResult
     from assistant.lexical import LexicalIndex
     from assistant.prompts import PromptSet
@@ -45,6 +47,12 @@ class Pipeline:
         return Fingerprint(self.embedder.fingerprint, self.chunk_spec.describe())
 
     def open_store(self, *, create: bool = False, rebuild: bool = False) -> Store:
+        if self.settings.store_url:
+            from assistant.chroma_server import ServerStore
+
+            return ServerStore.connect(
+                self.settings, self.fingerprint, create=create, rebuild=rebuild
+            )
         return Store.open(
             self.settings.store_dir,
             self.settings.collection,
@@ -56,6 +64,11 @@ class Pipeline:
     @cached_property
     def store(self) -> Store:
         return self.open_store()
+
+    @property
+    def store_location(self) -> str:
+        """The Chroma server's URL, or the local store folder."""
+        return self.settings.store_url or str(self.settings.store_dir)
 
     @property
     def lexical_path(self) -> Path:
@@ -83,9 +96,13 @@ class Pipeline:
 
     def reading_lexical(self) -> LexicalIndex:
         """The BM25 index for searching: it must exist, and hold rows if the vectors do."""
+        from assistant.chroma_server import ServerStore, refresh_lexical
         from assistant.lexical import LexicalIndex
         from assistant.locking import ingest_running
 
+        store = self.store
+        if isinstance(store, ServerStore):
+            refresh_lexical(store, self.lexical_path)
         lexical = LexicalIndex.for_reading(self.lexical_path)
         lexical.require_rows(
             self.store.chunk_count(), lambda: ingest_running(self.settings.store_dir)
@@ -103,7 +120,7 @@ class Pipeline:
 
         return make_backend(name or self.settings.backend, self.settings, self.embedder, model)
 
-    def answerer(self, backend: Backend) -> Answerer:
+    def answerer(self, backend: Backend, filters: Filters | None = None) -> Answerer:
         from assistant.answer import Answerer
 
         return Answerer(
@@ -112,6 +129,7 @@ class Pipeline:
             self.prompts,
             top_k=self.settings.top_k,
             min_support=self.settings.min_support,
+            filters=filters,
         )
 
     def ingest(
@@ -136,13 +154,17 @@ class Pipeline:
         # at once, and before the store is opened, so a --rebuild never drops the
         # collection under another ingest's feet.
         with ingest_lock(self.settings.store_dir):
+            from assistant.chroma_server import ServerStore, record_revision
             from assistant.ingest import ingest
             from assistant.lexical import LexicalIndex
 
             store = self.open_store(create=True, rebuild=rebuild)
             lexical = LexicalIndex.emptied(self.lexical_path) if rebuild else self.open_lexical()
+            if isinstance(store, ServerStore) and not rebuild:
+                lexical.close()
+                lexical = self._current_lexical_copy(store)
             try:
-                return ingest(
+                result = ingest(
                     paths,
                     store,
                     self.embedder,
@@ -152,5 +174,20 @@ class Pipeline:
                     limit=limit,
                     categories=categories,
                 )
+                if isinstance(store, ServerStore) and (result.changed or rebuild):
+                    record_revision(self.lexical_path, store.renew_revision())
+                return result
             finally:
                 lexical.close()
+
+    def _current_lexical_copy(self, store: ServerStore) -> LexicalIndex:
+        """This client's BM25 copy, first brought up to the server's papers.
+
+        Without that, an ingest here would mark a copy that lacks other
+        clients' papers as current.
+        """
+        from assistant.chroma_server import copy_lexical, lexical_is_current
+
+        if lexical_is_current(store, self.lexical_path):
+            return self.open_lexical()
+        return copy_lexical(store, self.lexical_path)

@@ -2,7 +2,8 @@
 
 Each template has a fixed set of `{placeholders}`; a missing or unknown one
 fails at start-up with the file named, never in the middle of an answer.
-Abstract text is quoted inside <abstract> tags and cannot close them.
+Abstract text is quoted inside <abstract> tags and cannot close them, and its own
+[n] markers are made inert, so that only the model can cite.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.citations import defuse
 from assistant.errors import ConfigError
 from assistant.resources import prompts_dir
 
@@ -34,8 +36,8 @@ def placeholders(template: str) -> set[str]:
 
 
 def neutralize(text: str) -> str:
-    """Quoted text must not be able to open or close an <abstract> tag."""
-    return _TAG.sub(lambda m: "\u2039" + m.group(1) + "abstract", text)
+    """Quoted text must not open or close an <abstract> tag, nor carry [n] citations."""
+    return defuse(_TAG.sub(lambda m: "\u2039" + m.group(1) + "abstract", text))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from assistant.chat import HELP, ChatSession
 from assistant.errors import AssistantError
+from assistant.filters import Filters
 from assistant.pipeline import Pipeline
 
 PROMPT = "? "
@@ -35,16 +36,24 @@ def _line_reader(history_file: str) -> Callable[[], str]:
     return lambda: session.prompt(PROMPT)
 
 
-def run_chat(pipeline: Pipeline, backend_name: str | None, model: str | None) -> None:
+def run_chat(
+    pipeline: Pipeline,
+    backend_name: str | None,
+    model: str | None,
+    filters: Filters | None = None,
+) -> None:
     from assistant.render import err, render_sources, report_answer, write_stream
 
     backend = pipeline.backend(backend_name, model)
-    session = ChatSession(pipeline.answerer(backend), pipeline.settings.history_file)
+    filters = filters or Filters()
+    session = ChatSession(pipeline.answerer(backend, filters), pipeline.settings.history_file)
     papers = pipeline.store.paper_count()
     err(
         f"Chatting with {papers} papers; answers by {backend.name} ({backend.model}). "
         "/help for commands, Ctrl-D to leave."
     )
+    if filters:
+        err(f"Every question is searched with the filters {filters.describe()}.")
     read = _line_reader(str(pipeline.settings.history_file))
     while True:
         try:
@@ -61,6 +70,8 @@ def run_chat(pipeline: Pipeline, backend_name: str | None, model: str | None) ->
                 break
             if command == "/help":
                 print(HELP)
+            elif command == "/filters":
+                print(f"Filters: {filters.describe()}" if filters else "No filters.")
             elif command == "/reset":
                 session.reset()
                 print("Conversation forgotten.")
@@ -90,6 +101,9 @@ def run_chat(pipeline: Pipeline, backend_name: str | None, model: str | None) ->
             err("Interrupted.")
             continue
         report_answer(answer, streamed=True)
+        if answer.incomplete and answer.error_hint and not answer.interrupted:
+            # The session goes on; say how to avoid the failure next time.
+            err(f"Hint: {answer.error_hint}")
         if answer.search_query != answer.question:
             err(f"(searched for: {answer.search_query})")
     err("Bye.")

@@ -7,12 +7,18 @@ from two models silently ruins retrieval.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import os
+import shutil
+import sqlite3
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import StoreError
+from assistant.integrity import CHROMA_DB, store_damage
+from assistant.locking import store_access
 from assistant.offline import enforce_offline
 
 if TYPE_CHECKING:
@@ -109,8 +115,35 @@ class Store:
                 hint="Build it with: assistant ingest  (the bundled abstracts) "
                 "or assistant ingest PATH...",
             )
+        with store_access(path):
+            if rebuild:
+                _discard_damage(path, name)
+            else:
+                _refuse_damage(path, name)
+            shared = _shared(path)
+            try:
+                collection, client = cls._open_collection(
+                    shared, path, name, fingerprint, create=create, rebuild=rebuild
+                )
+            finally:
+                shared.settle(wrote=True)
+        store = cls(path, name, _SharedCollection(shared, name, collection), client)
+        store._check(fingerprint)
+        return store
+
+    @classmethod
+    def _open_collection(
+        cls,
+        shared: _Shared,
+        path: Path,
+        name: str,
+        fingerprint: Fingerprint,
+        *,
+        create: bool,
+        rebuild: bool,
+    ) -> tuple[Any, Any]:
         try:
-            client = cls._client_for(path)
+            client = shared.current()
             existing = {c.name for c in client.list_collections()}
             if rebuild and name in existing:
                 client.delete_collection(name)
@@ -133,9 +166,12 @@ class Store:
             raise
         except Exception as exc:  # chromadb raises many types for a damaged store
             raise StoreError(f"Cannot open the index at {path}: {exc}", hint=REBUILD_HINT) from exc
-        store = cls(path, name, collection, client)
-        store._check(fingerprint)
-        return store
+        return collection, client
+
+    @property
+    def location(self) -> str:
+        """Where the vectors live, for messages (a server store gives its URL)."""
+        return str(self.path)
 
     def _check(self, expected: Fingerprint) -> None:
         meta = self._collection.metadata or {}
@@ -151,7 +187,7 @@ class Store:
                 if a != b
             ]
             raise StoreError(
-                f"The index at {self.path} was built with other settings ("
+                f"The index at {self.location} was built with other settings ("
                 + "; ".join(differences)
                 + ").",
                 hint=REBUILD_HINT,
@@ -223,6 +259,11 @@ class Store:
                 return
             offset += batch
 
+    def count_papers(self, where: Mapping[str, Any]) -> int:
+        """How many papers' first chunks match a Chroma `where`."""
+        clause = {"$and": [{"chunk_index": 0}, dict(where)]}
+        return len(self._collection.get(where=clause, include=[])["ids"])
+
     # Writing ---------------------------------------------------------------
 
     def add_chunks(
@@ -259,3 +300,179 @@ class Store:
                     meta["dates"] = list(paper.dates)
                 metas.append(meta)
             self._collection.update(ids=got["ids"], metadatas=metas)
+
+
+# Sharing the store between processes -------------------------------------------
+#
+# Chroma's local store assumes one process: every process caches the HNSW index
+# in memory and readers write to the files too. So each call into Chroma holds
+# the store's access lock (`locking.store_access`), and a process whose files
+# were changed by another since its last call reopens its client first, rather
+# than answer from a stale index (Chroma then fails with "Error finding id", or
+# misses the new vectors).
+
+
+def _file_state(path: Path) -> tuple[int, ...]:
+    """Changes whenever any process commits to Chroma's SQLite file (cheap: two stats)."""
+    state: list[int] = []
+    for name in (CHROMA_DB, CHROMA_DB + "-wal"):
+        try:
+            with (path / name).open("rb") as f:
+                head = f.read(28)
+                info = os.fstat(f.fileno())
+        except FileNotFoundError:
+            state += [0, 0, 0, 0]
+            continue
+        # Bytes 24-27 of an SQLite file count its committed write transactions;
+        # the mtime alone can miss two commits within one clock tick.
+        counter = int.from_bytes(head[24:28], "big") if len(head) == 28 else 0
+        state += [info.st_ino, info.st_size, info.st_mtime_ns, counter]
+    return tuple(state)
+
+
+def _data_state(path: Path) -> tuple[object, ...]:
+    """Changes when the data changes: not when a reader merely touched the file.
+
+    Chroma's log position, what its segments have applied, and its collections.
+    """
+    try:
+        db = sqlite3.connect(f"file:{path / CHROMA_DB}?mode=ro", uri=True, timeout=30.0)
+        try:
+            return (
+                db.execute("SELECT MAX(seq_id) FROM embeddings_queue").fetchone()[0],
+                tuple(db.execute("SELECT segment_id, seq_id FROM max_seq_id ORDER BY 1")),
+                tuple(db.execute("SELECT id FROM collections ORDER BY 1")),
+            )
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return ("unknown", *_file_state(path))  # any change to the file counts
+
+
+class _Shared:
+    """This process's one Chroma client for a store folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.client: Any = None
+        self.seen_files: tuple[int, ...] | None = None
+        self.seen_data: tuple[object, ...] | None = None
+        # Bumped whenever the client is replaced; collections compare it.
+        self.epoch = 0
+
+    def current(self) -> Any:
+        """The client, reopened if another process changed the data (call under the lock)."""
+        # Someone else touched the file (readers do too): did the data change?
+        if (
+            self.client is not None
+            and _file_state(self.path) != self.seen_files
+            and _data_state(self.path) != self.seen_data
+        ):
+            self.client.close()
+            self.client = None
+        if self.client is None:
+            self.client = Store._client_for(self.path)
+            self.seen_data = None
+            self.epoch += 1
+        return self.client
+
+    def settle(self, wrote: bool) -> None:
+        """Remember the files as this process left them (call under the lock)."""
+        self.seen_files = _file_state(self.path)
+        if wrote or self.seen_data is None:
+            self.seen_data = _data_state(self.path)
+
+
+_SHARED: dict[Path, _Shared] = {}
+
+
+def _shared(path: Path) -> _Shared:
+    return _SHARED.setdefault(path.resolve(), _Shared(path))
+
+
+_WRITES = frozenset({"add", "upsert", "update", "delete", "modify"})
+
+
+class _SharedCollection:
+    """A Chroma collection whose every call holds the access lock, on a fresh client."""
+
+    def __init__(self, shared: _Shared, name: str, collection: Any) -> None:
+        self._shared = shared
+        self._name = name
+        self._collection = collection
+        self._epoch = shared.epoch
+        self.metadata = collection.metadata
+
+    def _reattach(self, client: Any) -> None:
+        path = self._shared.path
+        _refuse_damage(path, self._name)
+        try:
+            collection = client.get_collection(self._name, embedding_function=None)
+        except Exception as exc:  # chromadb: NotFoundError, or a damaged store
+            raise StoreError(
+                f"The index at {path} changed under this session: {exc}",
+                hint="Start the command again; if it fails again, rebuild the index with: "
+                "assistant ingest --rebuild",
+            ) from exc
+        if collection.metadata != self.metadata:
+            raise StoreError(
+                f"The index at {path} was rebuilt with other settings during this session.",
+                hint="Start the command again.",
+            )
+        self._collection, self._epoch = collection, self._shared.epoch
+
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            from chromadb.errors import ChromaError
+
+            shared = self._shared
+            with store_access(shared.path):
+                try:
+                    client = shared.current()
+                    if self._epoch != shared.epoch:
+                        self._reattach(client)
+                    return getattr(self._collection, method)(*args, **kwargs)
+                except ChromaError as exc:
+                    raise StoreError(
+                        f"The index at {shared.path} cannot be read: {exc}", hint=REBUILD_HINT
+                    ) from exc
+                finally:
+                    shared.settle(wrote=method in _WRITES)
+
+        return call
+
+
+def _refuse_damage(path: Path, name: str) -> None:
+    """Fail before Chroma loads damaged files (it may crash on them)."""
+    damage = store_damage(path, name)
+    if damage is not None:
+        raise StoreError(f"The index at {path} is damaged: {damage.detail}.", hint=REBUILD_HINT)
+
+
+def _discard_damage(path: Path, name: str) -> None:
+    """Before a rebuild, remove what Chroma could not open, so that it starts afresh."""
+    damage = store_damage(path, name, deep=True)
+    if damage is None:
+        return
+    if damage.segment is not None:
+        print(
+            f"Warning: {damage.detail}; removing that vector segment to rebuild.",
+            file=sys.stderr,
+            flush=True,
+        )
+        shutil.rmtree(damage.segment, ignore_errors=True)
+        return
+    print(
+        f"Warning: {damage.detail}; removing the index (every collection in {path}) "
+        "to rebuild it.",
+        file=sys.stderr,
+        flush=True,
+    )
+    shared = _SHARED.pop(path.resolve(), None)
+    if shared is not None and shared.client is not None:
+        shared.client.close()
+    for entry in path.iterdir():
+        if entry.name.startswith(CHROMA_DB):
+            entry.unlink()
+        elif entry.is_dir() and (entry / "header.bin").exists():
+            shutil.rmtree(entry, ignore_errors=True)

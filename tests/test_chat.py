@@ -15,6 +15,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -461,3 +462,188 @@ def test_repl_ends_streamed_lines_before_what_follows(
     assert out.startswith("Layer Normalization is introduced in [1].\n\nSources:\n  [1] ")
     assert "\nThe abstracts do not say.\nThe model said the abstracts do not answer" in out
     assert "\nBatch statistics [1]\n[answer incomplete: interrupted]\n\nSources:\n" in out
+
+
+# LLM backend faults inside a chat ----------------------------------------------
+
+QUESTION = "Which paper introduces Layer Normalization?"
+LLM_REPLY = ["Layer normalization normalizes ", "the summed inputs [1]. ", "It helps RNNs [1]."]
+
+
+class Session:
+    """`assistant chat` in a child process, fed one line at a time like a user."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
+        self.turns = 0
+
+    @staticmethod
+    def _pump(stream: io.TextIOBase, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line)
+
+    def say(self, line: str, timeout: float = 120) -> tuple[str, str]:
+        """Send a line; return the stdout and stderr it caused."""
+        assert self.proc.stdin is not None
+        out_from, err_from = len(self.out), len(self.err)
+        # /help after the line marks the end of its output: lines are handled in order.
+        self.proc.stdin.write(f"{line}\n/help\n")
+        self.proc.stdin.flush()
+        self.turns += 1
+        deadline = time.monotonic() + timeout
+        while "".join(self.out).count(HELP) < self.turns:
+            assert self.proc.poll() is None, f"chat ended: {''.join(self.err)}"
+            assert time.monotonic() < deadline, f"no reply to {line!r}: {''.join(self.err)}"
+            time.sleep(0.05)
+        out = "".join(self.out[out_from:])
+        return out[: out.rindex(HELP)], "".join(self.err[err_from:])
+
+    def close(self) -> int:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                return self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        return self.proc.wait()
+
+
+def test_chat_survives_every_llm_backend_fault(bundled_home: Path) -> None:
+    from conftest import closed_port
+    from ollama_server import FakeOllama
+
+    port = closed_port()
+    host = f"http://127.0.0.1:{port}"
+    session = Session(
+        [sys.executable, "-m", "assistant", "chat", "-b", "ollama", "-m", "llama3.2"],
+        cli_env(OLLAMA_HOST=host, ASSISTANT_TIMEOUT_S="2"),
+    )
+    server: FakeOllama | None = None
+    try:
+        # Ollama not running.
+        out, errors = session.say(QUESTION)
+        assert out == ""
+        assert f"Error: Ollama is not reachable at {host}\n" in errors
+        assert 'Hint: Start it with "ollama serve"' in errors
+
+        # Running, but the model is not pulled.
+        server = FakeOllama(LLM_REPLY, models=[]).start(port)
+        out, errors = session.say(QUESTION)
+        assert out == ""
+        assert f"Error: Ollama at {host} does not have the model 'llama3.2'." in errors
+        assert 'Hint: Pull it with "ollama pull llama3.2"' in errors
+
+        # HTTP 500 before any text.
+        server.models = ["llama3.2:latest"]
+        server.fault = "http_500"
+        out, errors = session.say(QUESTION)
+        assert out == (
+            "[answer incomplete: Ollama answered HTTP 500 while answering: "
+            "llama runner process has terminated: signal: killed]\n"
+        )
+        assert "Hint: Check the Ollama server's log" in errors
+
+        # The stream cut, then a server that stops talking: the partial answer is
+        # shown, marked incomplete, and its citation still resolves to a source.
+        server.fault_after = 2
+        for fault, reason, hint in [
+            ("cut", "The connection to Ollama broke while answering", "Check that the Ollama"),
+            ("stall", "Ollama sent nothing for 2 s while answering.", "Raise the limit with"),
+        ]:
+            server.fault = fault
+            out, errors = session.say(QUESTION)
+            partial, rest = out.split("\n[answer incomplete: ")
+            assert partial == "Layer normalization normalizes the summed inputs [1]. "
+            assert rest.startswith(reason)
+            assert "\n\nSources:\n  [1] Layer Normalization (" in rest
+            assert f"Hint: {hint}" in errors
+            sources, _ = session.say("/sources")
+            assert sources.startswith("Sources:\n  [1] Layer Normalization (")
+
+        # And the session carries on: the next question is answered in full.
+        server.fault = None
+        out, errors = session.say(QUESTION)
+        assert out.startswith("Layer normalization normalizes the summed inputs [1]. It helps")
+        assert "incomplete" not in out
+        assert "\n\nSources:\n  [1] Layer Normalization (" in out
+        assert "Error" not in errors
+        assert session.close() == 0
+        assert "".join(session.err).rstrip().endswith("Bye.")
+    finally:
+        session.close()
+        if server is not None:
+            server.stop()
+
+
+# Privacy: what the user asks stays in the history file alone -----------------------
+
+SECRET = "zqxprivacy4417"
+
+
+def _files_containing(folder: Path, needle: bytes) -> list[str]:
+    return sorted(
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and not path.is_symlink() and needle in path.read_bytes()
+    )
+
+
+def test_questions_are_written_nowhere_but_the_history_file(
+    copy_of_bundled_index: Path,
+    tmp_path: Path,
+    terminal: Callable[[list[str], dict[str, str]], Terminal],
+) -> None:
+    home = copy_of_bundled_index
+    temp, user_home = tmp_path / "tmpdir", tmp_path / "user-home"
+    temp.mkdir()
+    user_home.mkdir()
+    env = cli_env(TMPDIR=str(temp), HOME=str(user_home), XDG_CACHE_HOME=str(user_home / ".cache"))
+    question = f"Which paper introduces Layer Normalization {SECRET}?"
+
+    for args in (["search", question], ["ask", question, "--backend", "none"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "assistant", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+
+    screen = terminal(
+        [sys.executable, "-m", "assistant", "chat", "--backend", "none"],
+        {**env, "TERM": "dumb", "COLUMNS": "100", "LINES": "40"},
+    )
+    screen.expect(b"Ctrl-D to leave.", timeout=120)
+    screen.wait_for_prompt(timeout=60)
+    screen.type(question.encode() + b"\r")
+    # No abstract mentions the made-up word: a justified "cannot answer".
+    screen.expect(b"The abstracts do not say.", timeout=120)
+    screen.wait_for_prompt(timeout=60)
+
+    needle = SECRET.encode()
+    # Chroma's and the BM25 index's files (and their journals) hold no query log.
+    assert _files_containing(home, needle) == ["chat_history"]
+    assert _files_containing(temp, needle) == []
+    assert _files_containing(user_home, needle) == []
+
+    screen.type(b"/clear-history\r")
+    screen.expect(b"Chat history deleted.", timeout=30)
+    screen.wait_for_prompt(timeout=30)
+    screen.type(b"\x04")
+    assert screen.wait_exit(timeout=30) == 0
+    for folder in (home, temp, user_home):
+        assert _files_containing(folder, needle) == []

@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -285,3 +286,118 @@ def test_nothing_leaves_the_machine(tmp_path: Path, small_corpus: Path) -> None:
     assert asked.returncode == 0, asked.stderr
     assert "Backend: llamacpp" in asked.stderr
     assert record.read_text(encoding="utf-8") == ""
+
+
+# -- Readers while an ingest writes -------------------------------------------------
+
+
+def test_search_and_ask_keep_working_while_an_ingest_writes(
+    copy_of_bundled_index: Path, tmp_path: Path
+) -> None:
+    """Chroma's local store is not safe for several processes: without the access
+    lock a search that loads the HNSW files while the ingest rewrites them
+    crashes (SIGSEGV), fails, or leaves the store damaged for good."""
+    from synthetic import write_papers
+
+    # Embedding is fast: enough papers for several write steps, so that readers
+    # overlap the writes, not just the reading of the input.
+    new = tmp_path / "new.jsonl"
+    titles = write_papers(new, 800, tag="CONC")
+    home = copy_of_bundled_index
+    ingest = start_ingest(home, str(new))
+    runs: list[tuple[str, subprocess.CompletedProcess[str], float]] = []
+
+    def read_while_ingesting(first: int) -> None:
+        n = first
+        while ingest.poll() is None and n < 60:
+            command = ["search", "layer normalization", "--json", "-k", "3"]
+            if n % 3 == 2:
+                command = ["ask", "Which paper introduces Layer Normalization?", "-b", "none"]
+            started = time.monotonic()
+            result = run_cli(*command, timeout=120, ASSISTANT_HOME=str(home))
+            runs.append((command[0], result, time.monotonic() - started))
+            n += 2
+
+    readers = [threading.Thread(target=read_while_ingesting, args=(i,)) for i in (0, 1)]
+    try:
+        wait_for_lock_holder(home / "store" / "ingest.lock", ingest, timeout_s=120)
+        for reader in readers:
+            reader.start()
+    finally:
+        out, errors = ingest.communicate(timeout=600)
+        for reader in readers:
+            if reader.ident is not None:  # started
+                reader.join(timeout=300)
+    assert ingest.returncode == 0, errors
+    assert "Added 800," in out
+    # Enough readers overlapped the ingest to mean something.
+    assert len(runs) >= 4, runs
+    for command, result, seconds in runs:
+        assert result.returncode == 0, (command, result.stderr)
+        assert "database is locked" not in result.stderr
+        assert seconds < 90, (command, seconds)  # waits briefly, never for minutes
+        if command == "search":
+            assert json.loads(result.stdout)["results"][0]["title"] == "Layer Normalization"
+        else:
+            assert "Layer Normalization" in result.stdout
+
+    # The store is whole afterwards: every vector finds itself, and both indexes agree.
+    got = store_contents(home)
+    assert got["vectors_not_found"] == [] and got["duplicated_rows"] == 0
+    assert got["lexical_ids"] == got["paper_ids"]
+    found = run_cli("search", titles[7], "--json", "-k", "1", ASSISTANT_HOME=str(home))
+    assert json.loads(found.stdout)["results"][0]["title"] == titles[7]
+    doctor = run_cli("doctor", ASSISTANT_HOME=str(home))
+    assert doctor.stdout.startswith("[ok  ] index: "), doctor.stdout
+
+
+def test_a_reader_waits_for_the_access_lock_and_says_so(copy_of_bundled_index: Path) -> None:
+    from assistant.locking import store_access
+
+    store = copy_of_bundled_index / "store"
+    search = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "search", "layer normalization", "-k", "1"],
+        env=cli_env(ASSISTANT_HOME=str(copy_of_bundled_index)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with store_access(store):
+            assert search.stderr is not None
+            line = search.stderr.readline()  # printed after a second of waiting
+            time.sleep(1.0)
+            assert search.poll() is None, "the search did not wait for the lock"
+        out, errors = search.communicate(timeout=120)
+    finally:
+        if search.poll() is None:
+            search.kill()
+            search.wait()
+    assert line == f"Waiting for the index at {store}: process {os.getpid()} is using it...\n"
+    assert search.returncode == 0, errors
+    assert "Layer Normalization" in out
+
+
+def test_a_long_running_session_sees_what_another_process_ingested(
+    copy_of_bundled_index: Path, tmp_path: Path
+) -> None:
+    """A chat keeps its store open; an ingest in another process must not leave it
+    answering from a stale in-memory index (Chroma: "Error finding id")."""
+    from synthetic import write_papers
+
+    from assistant.pipeline import Pipeline
+    from assistant.settings import load_settings
+
+    pipeline = Pipeline(load_settings())
+    before = pipeline.retriever.search("layer normalization", 3)
+    assert before[0].title == "Layer Normalization"
+
+    new = tmp_path / "new.jsonl"
+    titles = write_papers(new, 12, tag="LATE")
+    ingested = run_cli("ingest", "--quiet", str(new), ASSISTANT_HOME=str(copy_of_bundled_index))
+    assert ingested.returncode == 0, ingested.stderr
+
+    after = pipeline.retriever.search(titles[3], 3)
+    assert after[0].title == titles[3]
+    assert after[0].dense is not None  # found by its vector, not only by BM25
+    assert pipeline.store.chunk_count() > pipeline.store.paper_count() >= 632

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from assistant.backends import AnswerRequest
 from assistant.chunking import split_sentences
+from assistant.citations import defuse
 from assistant.embedder import Embedder
 
 LABEL = "Extractive answer (no language model): the abstract sentences closest to the question."
@@ -52,7 +53,8 @@ class ExtractiveBackend:
         yield LABEL + "\n"
         for index in chosen:
             number, sentence = candidates[index]
-            yield f"- {sentence} [{number}]\n"
+            # The quote's own [n] markers must not cite other retrieved papers.
+            yield f"- {defuse(sentence)} [{number}]\n"
 
     def complete(self, prompt: str, max_tokens: int) -> str:
         raise NotImplementedError("the extractive backend does not generate text")
