@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from assistant.abstention import Assessment, assess
 from assistant.backends import AnswerRequest, Backend
 from assistant.citations import CitationStream
 from assistant.errors import BackendFailedError, UsageError
+from assistant.filters import Filters
 from assistant.prompts import PromptSet, Turn
 from assistant.retrieval import PaperHit, Retriever, llama_retriever
 
@@ -23,7 +24,10 @@ _DECLINED = re.compile(
     r"|discuss|state)|\bcannot (?:be )?answer|\bcan't answer|\bnot (?:mentioned|stated) in the",
     re.IGNORECASE,
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A terminal colour or cursor sequence pasted with the question ("\x1b[31m"): without
+# this, only its ESC would go and "[31m" would be searched for.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 Abstention = Literal["retrieval", "model"]
 
@@ -82,7 +86,7 @@ class Answer:
 
 def clean_question(question: str) -> str:
     """Strip control characters and check the question is usable."""
-    text = _CONTROL.sub(" ", question).strip()
+    text = _CONTROL.sub(" ", _ANSI.sub("", question)).strip()
     if not text:
         raise UsageError("The question is empty.", hint='Ask something, e.g. assistant ask "..."')
     if len(text) > MAX_QUESTION_CHARS:
@@ -104,7 +108,10 @@ class Answerer:
         *,
         top_k: int,
         min_support: float,
+        filters: Filters | None = None,
     ) -> None:
+        # Filters hold for every question this answerer is asked (a whole chat session).
+        self.filters = filters or Filters()
         self.retriever = retriever
         self.backend = backend
         self.prompts = prompts
@@ -112,7 +119,7 @@ class Answerer:
         self.min_support = min_support
 
     def retrieve(self, query: str) -> list[PaperHit]:
-        nodes = llama_retriever(self.retriever, self.top_k).retrieve(query)
+        nodes = llama_retriever(self.retriever, self.top_k, self.filters).retrieve(query)
         return [n.node.metadata["hit"] for n in nodes]
 
     def answer(
@@ -133,6 +140,10 @@ class Answerer:
         result.retrieved = hits
         result.timings["retrieval_s"] = time.perf_counter() - started
         assessment = assess(question, hits, self.retriever.lexical, self.min_support)
+        if not hits and self.filters:
+            assessment = replace(
+                assessment, reason=f"No papers match the filters {self.filters.describe()}."
+            )
         result.assessment = assessment
         if assessment.declined:
             result.abstention, result.abstention_detail = "retrieval", assessment.reason

@@ -14,6 +14,7 @@ from assistant.prompts import Turn
 
 HELP = """Commands:
   /sources         the sources of the last answer
+  /filters         the filters (--year, --author, ...) every question is searched with
   /reset           forget the conversation (follow-ups start afresh)
   /clear-history   delete the saved input history file
   /help            this list

@@ -20,6 +20,7 @@ from assistant.errors import EXIT_INTERRUPTED, AssistantError
 from assistant.render import err, hit_line, report_answer, write_stream
 
 if TYPE_CHECKING:
+    from assistant.filters import Filters
     from assistant.pipeline import Pipeline
 
 app = typer.Typer(
@@ -38,19 +39,43 @@ _DEBUG = {"on": False}
 # Whether the streamed answer left its last line open (see report_answer).
 
 # The same names as settings.BackendName, repeated so that `--help` need not import pydantic.
-BackendChoice = Literal["auto", "ollama", "llamacpp", "none"]
+BackendChoice = Literal["auto", "ollama", "llamacpp", "openai", "none"]
 BackendOpt = Annotated[
     BackendChoice | None,
-    typer.Option("--backend", "-b", help="auto, ollama, llamacpp or none (no LLM)."),
+    typer.Option("--backend", "-b", help="auto, ollama, llamacpp, openai or none (no LLM)."),
 ]
 ModelOpt = Annotated[
     str | None,
-    typer.Option("--model", "-m", help="Ollama model name, or a GGUF path for llamacpp."),
+    typer.Option(
+        "--model", "-m", help="Model name (ollama, openai), or a GGUF path for llamacpp."
+    ),
 ]
 TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", help="How many papers to use.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 TimeoutOpt = Annotated[
     float | None, typer.Option("--timeout", help="Seconds to wait for the LLM's next words.")
+]
+YearOpt = Annotated[
+    str | None,
+    typer.Option("--year", help="Only papers from these years: 2023, 2023..2024, 2023.., ..2024."),
+]
+AuthorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--author", help="Only papers with an author of this name, e.g. hinton (repeatable)."
+    ),
+]
+CategoryFilterOpt = Annotated[
+    list[str] | None,
+    typer.Option("--category", help="Only papers in this category (repeatable); cs keeps cs.*."),
+]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", help="Only papers read from this file name (repeatable)."),
+]
+FormatOpt = Annotated[
+    Literal["text", "bibtex"],
+    typer.Option("--format", help="text, or bibtex: the papers as BibTeX entries."),
 ]
 
 
@@ -81,6 +106,40 @@ def _pipeline(**flags: Any) -> Pipeline:
     return Pipeline(load_settings(**flags))
 
 
+def _filters(
+    year: str | None,
+    author: list[str] | None,
+    category: list[str] | None,
+    source: list[str] | None,
+) -> Filters:
+    from assistant.filters import Filters
+
+    return Filters.parse(year, author or (), category or (), source or ())
+
+
+def _warn_stale(pipeline: Pipeline, filters: Filters) -> None:
+    from assistant.filters import stale_warning
+
+    warning = stale_warning(pipeline.store, filters)
+    if warning:
+        err(f"Warning: {warning}")
+
+
+def _check_format(output: str, as_json: bool) -> None:
+    if output != "text" and as_json:
+        from assistant.errors import UsageError
+
+        raise UsageError(
+            "--json and --format bibtex cannot be combined.", hint="Choose one of them."
+        )
+
+
+def _no_hits(filters: Filters) -> str:
+    if filters:
+        return f"No papers match the filters {filters.describe()}."
+    return "The index is empty."
+
+
 def _print_version(value: bool) -> None:
     # Eager: a group callback alone never runs without a command ("Missing command").
     if value:
@@ -107,31 +166,58 @@ def _root(
 def ingest(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Listing .txt files, .jsonl files or folders; default: bundled data/."),
+        typer.Argument(
+            help="Listing .txt, .jsonl, .bib, .csv or .tsv files, or folders; "
+            "default: bundled data/."
+        ),
     ] = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Drop the collection and build it anew.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Stop after this many accepted entries."),
+    ] = None,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category",
+            help="Keep only entries in this category (repeatable); cs keeps every cs.* one.",
+        ),
+    ] = None,
 ) -> None:
     """Add abstracts to the index; unchanged papers are skipped.
 
-    Example: assistant ingest ~/papers/listing.txt ~/papers/arxiv.jsonl
+    Examples: assistant ingest ~/papers/listing.txt ~/papers/refs.bib;
+    assistant ingest arxiv-snapshot.jsonl --category cs.LG --limit 10000
     """
 
     def body() -> None:
         from assistant.resources import data_dir
 
         pipeline = _pipeline()
-        result = pipeline.ingest(paths or [data_dir()], rebuild=rebuild, progress=not quiet)
+        result = pipeline.ingest(
+            paths or [data_dir()],
+            rebuild=rebuild,
+            progress=not quiet,
+            limit=limit,
+            categories=category or (),
+        )
         for problem in result.problems:
             err(f"Warning: {problem}")
         if result.papers == 0:
             from assistant.errors import CorpusError
 
+            if category and result.files:
+                raise CorpusError(
+                    f"No entries in the given paths are in --category {', '.join(category)}.",
+                    hint="Check the names (e.g. cs.LG); a prefix such as cs keeps all cs.*.",
+                )
             raise CorpusError(
                 "No abstracts could be read from the given paths.",
-                hint="Pass listing .txt files, .jsonl files, or folders holding them.",
+                hint="Pass listing .txt, .jsonl, .bib, .csv or .tsv files, "
+                "or folders holding them.",
             )
         print(
             f"Read {result.entries} entries ({result.papers} distinct papers) "
@@ -146,7 +232,7 @@ def ingest(
             print(f"Nothing new: all {result.papers} papers are already in the index.")
         print(
             f"Index: {result.total_papers} papers, {result.total_chunks} chunks "
-            f"at {pipeline.settings.store_dir}"
+            f"at {pipeline.store_location}"
         )
 
     run(body)
@@ -157,23 +243,39 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     top_k: TopKOpt = None,
     as_json: JsonOpt = False,
+    year: YearOpt = None,
+    author: AuthorOpt = None,
+    category: CategoryFilterOpt = None,
+    source: SourceOpt = None,
+    output: FormatOpt = "text",
 ) -> None:
     """Show the papers closest to a query, with scores; no LLM.
 
-    Example: assistant search "wavelet token mixing" -k 3
+    Examples: assistant search "wavelet token mixing" -k 3;
+    assistant search "distillation" --year 2015.. --author hinton --format bibtex
     """
 
     def body() -> None:
         from assistant.answer import clean_question
 
-        pipeline = _pipeline(top_k=top_k)
+        filters = _filters(year, author, category, source)
+        _check_format(output, as_json)
         text = clean_question(query)
-        hits = pipeline.retriever.search(text, pipeline.settings.top_k)
+        pipeline = _pipeline(top_k=top_k)
+        _warn_stale(pipeline, filters)
+        hits = pipeline.retriever.search(text, pipeline.settings.top_k, filters=filters)
+        if output == "bibtex":
+            from assistant.bibliography import bibliography
+
+            if not hits:
+                err(_no_hits(filters))
+            sys.stdout.write(bibliography(hits))
+            return
         if as_json:
             print(json.dumps({"query": text, "results": [h.as_json() for h in hits]}, indent=2))
             return
         if not hits:
-            print("The index is empty.")
+            print(_no_hits(filters))
         for rank, hit in enumerate(hits, start=1):
             print(hit_line(rank, hit))
 
@@ -188,25 +290,43 @@ def ask(
     model: ModelOpt = None,
     timeout: TimeoutOpt = None,
     as_json: JsonOpt = False,
+    year: YearOpt = None,
+    author: AuthorOpt = None,
+    category: CategoryFilterOpt = None,
+    source: SourceOpt = None,
+    output: FormatOpt = "text",
 ) -> None:
     """Answer one question from the abstracts, citing them as [n].
 
-    Example: assistant ask "Which papers replace batch normalization?" --backend none
+    Examples: assistant ask "Which papers replace batch normalization?" --backend none;
+    assistant ask "What is knowledge distillation?" --year 2015..2020 --format bibtex
     """
 
     def body() -> int:
         from assistant.answer import clean_question
 
         # A usage error is reported before the index is opened or a model loaded.
+        filters = _filters(year, author, category, source)
+        _check_format(output, as_json)
         clean_question(question)
         pipeline = _pipeline(top_k=top_k, timeout_s=timeout)
+        _warn_stale(pipeline, filters)
         chosen = pipeline.backend(backend, model)
-        answerer = pipeline.answerer(chosen)
+        answerer = pipeline.answerer(chosen, filters)
         if not as_json:
             err(f"Backend: {chosen.name} ({chosen.model})")
-        answer = answerer.answer(question, on_text=None if as_json else write_stream)
+        # With --format bibtex, stdout holds only the entries; the answer goes to stderr.
+        quiet = as_json or output == "bibtex"
+        answer = answerer.answer(question, on_text=None if quiet else write_stream)
         if as_json:
             print(json.dumps(answer.as_json(), indent=2))
+        elif output == "bibtex":
+            from assistant.bibliography import bibliography
+
+            err(answer.text)
+            if answer.abstention:
+                err(answer.abstention_detail or "")
+            sys.stdout.write(bibliography([s.hit for s in answer.sources]))
         else:
             report_answer(answer, streamed=True)
         if answer.interrupted:
@@ -230,6 +350,10 @@ def chat(
     backend: BackendOpt = None,
     model: ModelOpt = None,
     timeout: TimeoutOpt = None,
+    year: YearOpt = None,
+    author: AuthorOpt = None,
+    category: CategoryFilterOpt = None,
+    source: SourceOpt = None,
     clear_history: Annotated[
         bool, typer.Option("--clear-history", help="Delete the saved input history and exit.")
     ] = False,
@@ -243,13 +367,15 @@ def chat(
     def body() -> None:
         from assistant.repl import run_chat
 
+        filters = _filters(year, author, category, source)
         pipeline = _pipeline(top_k=top_k, timeout_s=timeout)
         if clear_history:
             removed = pipeline.settings.history_file.exists()
             pipeline.settings.history_file.unlink(missing_ok=True)
             print("Chat history deleted." if removed else "There was no chat history.")
             return
-        run_chat(pipeline, backend, model)
+        _warn_stale(pipeline, filters)
+        run_chat(pipeline, backend, model, filters)
 
     run(body)
 

@@ -24,6 +24,7 @@ from assistant.corpus import (
     iter_papers,
 )
 from assistant.embedder import Embedder
+from assistant.filters import facet_rows, filter_metadata
 from assistant.lexical import LexicalIndex
 from assistant.store import Store, StoredPaper, chunk_id
 
@@ -69,6 +70,7 @@ def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
         meta["authors"] = "; ".join(paper.authors)
     if paper.categories:
         meta["categories"] = list(paper.categories)
+    meta.update(filter_metadata(paper.authors, paper.categories))
     # Only what is known: Chroma metadata cannot hold None.
     optional = {
         "year": paper.year,
@@ -234,6 +236,19 @@ def _ingest_step(
     if source_updates:
         store.update_sources(source_updates)
         result.sources_updated += len(source_updates)
+    # Filters on BM25 read these; rewritten for every paper seen, so that an
+    # index made before them gains them and new source files are included.
+    lexical.upsert_facets(
+        (
+            p.paper_id,
+            facet_rows(p.year, p.authors, p.categories, _all_sources(stored.get(p.paper_id), p)),
+        )
+        for p in step
+    )
+
+
+def _all_sources(stored: StoredPaper | None, paper: Paper) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((stored.source_files if stored else ()) + paper.source_files))
 
 
 def estimate_entries(paths: Iterable[Path]) -> int:

@@ -34,6 +34,21 @@ def hit_line(rank: int, hit: PaperHit) -> str:
     return f"{rank:>2}. {hit.score:.3f}  {hit.title}  [{where}]"
 
 
+def citation_details(hit: PaperHit) -> str:
+    """Authors, year, venue and DOI or arXiv id, as far as the source gave them."""
+    parts = []
+    if hit.authors:
+        shown = ", ".join(hit.authors[:3])
+        parts.append(shown + (" et al." if len(hit.authors) > 3 else ""))
+    parts += [str(hit.year)] if hit.year else []
+    parts += [hit.venue] if hit.venue else []
+    if hit.doi:
+        parts.append(f"doi:{hit.doi}")
+    elif hit.paper_id.startswith("arxiv:"):
+        parts.append(hit.paper_id.replace("arxiv:", "arXiv:", 1))
+    return ", ".join(parts)
+
+
 def render_sources(answer: Answer) -> str:
     from assistant.backends.extractive import LABEL
 
@@ -49,7 +64,9 @@ def render_sources(answer: Answer) -> str:
         where = _listed(hit.source_files)
         if hit.dates:
             where += f"; {_listed(hit.dates)}"
-        lines.append(f"  [{source.number}] {hit.title} ({where})")
+        details = citation_details(hit)
+        title = f"{hit.title}. {details}" if details else hit.title
+        lines.append(f"  [{source.number}] {title} ({where})")
     return "\n".join(lines)
 
 

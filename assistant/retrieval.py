@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from assistant.embedder import Embedder
+from assistant.filters import Filters
 from assistant.lexical import LexicalIndex
 from assistant.store import ChunkHit, Store, _as_tuple
 
@@ -37,6 +38,12 @@ class PaperHit:
     # the paper was not among the dense candidates) and BM25 (None if no term matched).
     dense: float | None = None
     lexical: float | None = None
+    # Bibliographic metadata, when the source gave it (for Sources and BibTeX).
+    year: int | None = None
+    venue: str | None = None
+    doi: str | None = None
+    bibtex_key: str | None = None
+    categories: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -115,24 +122,39 @@ class Retriever:
         best = _group_by_paper(self.store.query(vector, n_chunks, where))
         return {h.paper_id: h.similarity for h in best}, {h.paper_id: h for h in best}
 
-    def lexical_scores(self, query: str, n: int) -> dict[str, float]:
+    def lexical_scores(
+        self, query: str, n: int, filters: Filters | None = None
+    ) -> dict[str, float]:
         if self.lexical is None:
             return {}
+        if filters:
+            return dict(self.lexical.search_filtered(query, n, filters))
         return dict(self.lexical.search(query, n))
 
     def rank(
-        self, query: str, k: int, where: Mapping[str, Any] | None = None
+        self,
+        query: str,
+        k: int,
+        where: Mapping[str, Any] | None = None,
+        filters: Filters | None = None,
     ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float], dict[str, ChunkHit]]:
-        """The top `k` paper ids with fused scores, and the dense and lexical signals."""
+        """The top `k` paper ids with fused scores, and the dense and lexical signals.
+
+        `filters` apply to both rankings; a bare Chroma `where` only to the dense
+        one, so BM25 is left out when it is given.
+        """
         mode = self.fusion.mode if self.lexical is not None else "dense"
         pool = max(self.fusion.pool, k)
         dense: dict[str, float] = {}
         chunks: dict[str, ChunkHit] = {}
         lexical: dict[str, float] = {}
+        chroma_where = _both(where, filters.where() if filters else None)
         if mode != "lexical":
-            dense, chunks = self.dense_scores(query, max(self.candidate_chunks, pool * 2), where)
+            dense, chunks = self.dense_scores(
+                query, max(self.candidate_chunks, pool * 2), chroma_where
+            )
         if mode != "dense" and not where:
-            lexical = self.lexical_scores(query, pool)
+            lexical = self.lexical_scores(query, pool, filters)
         if mode == "dense" or not lexical:
             ranked = sorted(dense.items(), key=lambda item: -item[1])
         elif mode == "lexical":
@@ -141,8 +163,14 @@ class Retriever:
             ranked = fuse(dense, lexical, self.fusion.dense_weight)
         return ranked[:k], dense, lexical, chunks
 
-    def search(self, query: str, k: int, where: Mapping[str, Any] | None = None) -> list[PaperHit]:
-        ranked, dense, lexical, chunks = self.rank(query, k, where)
+    def search(
+        self,
+        query: str,
+        k: int,
+        where: Mapping[str, Any] | None = None,
+        filters: Filters | None = None,
+    ) -> list[PaperHit]:
+        ranked, dense, lexical, chunks = self.rank(query, k, where, filters)
         records = self.store.paper_records([pid for pid, _ in ranked])
         hits = []
         for pid, score in ranked:
@@ -162,12 +190,29 @@ class Retriever:
                     best_chunk=chunk.text if chunk else "",
                     dense=dense.get(pid),
                     lexical=lexical.get(pid),
+                    year=int(meta["year"]) if meta.get("year") is not None else None,
+                    venue=_text_or_none(meta.get("venue")),
+                    doi=_text_or_none(meta.get("doi")),
+                    bibtex_key=_text_or_none(meta.get("bibtex_key")),
+                    categories=_as_tuple(meta.get("categories")),
                 )
             )
         return hits
 
 
-def llama_retriever(retriever: Retriever, k: int) -> BaseRetriever:
+def _both(
+    first: Mapping[str, Any] | None, second: Mapping[str, Any] | None
+) -> Mapping[str, Any] | None:
+    if first and second:
+        return {"$and": [dict(first), dict(second)]}
+    return first or second
+
+
+def _text_or_none(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def llama_retriever(retriever: Retriever, k: int, filters: Filters | None = None) -> BaseRetriever:
     """The same ranking behind LlamaIndex's `BaseRetriever` interface."""
     from llama_index.core.retrievers import BaseRetriever
     from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
@@ -175,7 +220,7 @@ def llama_retriever(retriever: Retriever, k: int) -> BaseRetriever:
     class PaperRetriever(BaseRetriever):
         def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
             nodes = []
-            for hit in retriever.search(query_bundle.query_str, k):
+            for hit in retriever.search(query_bundle.query_str, k, filters=filters):
                 node = TextNode(id_=hit.paper_id, text=hit.abstract, metadata={"hit": hit})
                 # The hit object is for us, not for LlamaIndex's prompt rendering.
                 node.excluded_llm_metadata_keys = ["hit"]

@@ -148,7 +148,10 @@ def test_ingest_of_a_missing_path_exits_3(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert f"Warning: {missing}: no such file or directory" in result.stderr
     assert "Error: No abstracts could be read from the given paths." in result.stderr
-    assert "Hint: Pass listing .txt files, .jsonl files, or folders holding them." in result.stderr
+    assert (
+        "Hint: Pass listing .txt, .jsonl, .bib, .csv or .tsv files, or folders holding them."
+        in result.stderr
+    )
 
 
 def test_ingest_warns_about_a_missing_path_and_ingests_the_rest(
