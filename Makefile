@@ -32,6 +32,8 @@ bench: setup
 	$(BIN)/assistant eval ../shared/bench/scifact --split train
 	$(BIN)/python benchmarks/retrieval_variants.py
 	$(BIN)/python benchmarks/timings.py
+	$(BIN)/python benchmarks/speed.py
+	nice -n 19 $(BIN)/python benchmarks/scaling.py --sizes 10000,100000,1000000
 
 clean:
 	rm -rf $(VENV) .assistant-home
