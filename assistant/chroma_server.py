@@ -230,18 +230,45 @@ def copy_lexical(store: ServerStore, lexical_path: Path) -> LexicalIndex:
             file=sys.stderr,
             flush=True,
         )
+    from assistant.filters import facet_rows
+
     lexical = LexicalIndex.emptied(lexical_path)
     batch: list[tuple[str, str, str]] = []
+    facets: list[tuple[str, list[tuple[str, str | int]]]] = []
     for meta in store.iter_paper_records():
-        batch.append(
-            (str(meta["paper_id"]), str(meta.get("title", "")), str(meta.get("abstract", "")))
+        pid = str(meta["paper_id"])
+        batch.append((pid, str(meta.get("title", "")), str(meta.get("abstract", ""))))
+        # The filter facets too, from the same stored metadata ingest wrote them
+        # from, so filtered searches keep their BM25 half in server mode.
+        year = meta.get("year")
+        authors = [a for a in str(meta.get("authors") or "").split("; ") if a]
+        facets.append(
+            (
+                pid,
+                facet_rows(
+                    int(year) if isinstance(year, int) else None,
+                    authors,
+                    _strings(meta.get("categories")),
+                    _strings(meta.get("source_files")),
+                ),
+            )
         )
         if len(batch) >= 500:
             lexical.upsert(batch)
-            batch = []
+            lexical.upsert_facets(facets)
+            batch, facets = [], []
     lexical.upsert(batch)
+    lexical.upsert_facets(facets)
     record_revision(lexical_path, revision)
     return lexical
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []
 
 
 def record_revision(lexical_path: Path, revision: str) -> None:

@@ -233,3 +233,19 @@ def test_a_reader_refreshes_its_copy_after_another_client_ingests(
     mine = run_cli("search", QUERY, "--json", ASSISTANT_HOME=writer, **env)
     assert "Copying" not in mine.stderr  # the writer's own copy is current
     assert json.loads(theirs.stdout) == json.loads(mine.stdout)
+
+
+def test_a_copied_bm25_index_keeps_filtered_search_hybrid(
+    chroma_url: str,
+    ingested: tuple[str, subprocess.CompletedProcess[str]],
+    tmp_path: Path,
+) -> None:
+    """The copy carries the filter facets: filtered rankings match the ingesting home's."""
+    home, _ = ingested
+    args = ("search", QUERY, "--json", "--source", "listing.txt")
+    mine = run_cli(*args, ASSISTANT_HOME=home, ASSISTANT_STORE_URL=chroma_url)
+    theirs = run_cli(*args, ASSISTANT_HOME=str(tmp_path / "r2"), ASSISTANT_STORE_URL=chroma_url)
+    assert mine.returncode == 0 and theirs.returncode == 0, (mine.stderr, theirs.stderr)
+    ours, copied = json.loads(mine.stdout)["results"], json.loads(theirs.stdout)["results"]
+    assert ours and [h["score"] for h in copied] == [h["score"] for h in ours]
+    assert [h["paper_id"] for h in copied] == [h["paper_id"] for h in ours]
