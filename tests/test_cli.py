@@ -9,12 +9,14 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 from click.testing import Result
 from conftest import cli_env, run_cli
+from ollama_server import FakeOllama
 from typer.testing import CliRunner
 
 from assistant import cli
@@ -117,23 +119,32 @@ def test_control_characters_are_cleaned_not_refused(bundled_home: Path) -> None:
 
 
 def test_ctrl_c_exits_130(bundled_home: Path) -> None:
+    # A server that stalls mid-answer: the interrupt is sure to land while the
+    # answer streams (an extractive answer is done before a signal could arrive).
+    server = FakeOllama(
+        ["Layer normalization [1] ", "normalizes inputs [1]."], fault="stall", stall_s=60.0
+    ).start()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "assistant", "ask", "--backend", "none", FIRST],
+        [sys.executable, "-m", "assistant", "ask", "--backend", "ollama", FIRST],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=cli_env(),
+        env=cli_env(OLLAMA_HOST=server.url),
     )
     try:
-        assert proc.stderr is not None
-        # Printed once the index is open; loading the embedder takes seconds more.
-        assert proc.stderr.readline() == "Backend: none (extractive)\n"
+        deadline = time.monotonic() + 120
+        while not server.chat_requests():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the answer never started"
+            time.sleep(0.05)
+        time.sleep(0.5)  # the first piece is out; the stream now stalls
         proc.send_signal(signal.SIGINT)
         out, errors = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        server.stop()
     assert proc.returncode == 130, errors
     assert "Traceback" not in errors
     assert "Interrupted." in errors or "[answer incomplete: interrupted]" in out
