@@ -18,7 +18,7 @@ setup: $(BIN)/assistant
 
 demo: setup
 	$(BIN)/assistant ingest
-	$(BIN)/assistant ask "Which papers propose alternatives to batch normalization for sequence models?"
+	$(BIN)/assistant ask "Which papers propose alternatives to batch normalization for NLP models?"
 
 test: setup
 	$(BIN)/pytest -q
