@@ -16,6 +16,7 @@ from assistant.errors import BackendFailedError, UsageError
 from assistant.filters import Filters
 from assistant.prompts import PromptSet, Turn
 from assistant.retrieval import PaperHit, Retriever, llama_retriever
+from assistant.screening import screen
 
 DECLINE = "The abstracts do not say."
 MAX_QUESTION_CHARS = 4000
@@ -53,6 +54,8 @@ class Answer:
     sources: list[Source] = field(default_factory=list)
     retrieved: list[PaperHit] = field(default_factory=list)
     dropped_citations: list[int] = field(default_factory=list)
+    # Sentences kept from the model because they read as instructions, by abstract number.
+    withheld: dict[int, tuple[str, ...]] = field(default_factory=dict)
     incomplete: bool = False
     interrupted: bool = False
     error: str | None = None
@@ -77,6 +80,10 @@ class Answer:
             "sources": [s.as_json() for s in self.sources],
             "retrieved": [h.as_json() for h in self.retrieved],
             "dropped_citations": self.dropped_citations,
+            "withheld": [
+                {"number": n, "paper_id": self.retrieved[n - 1].paper_id, "sentences": list(s)}
+                for n, s in sorted(self.withheld.items())
+            ],
             "support": self.assessment.as_json() if self.assessment else None,
             "incomplete": self.incomplete,
             "error": self.error,
@@ -152,10 +159,15 @@ class Answerer:
             result.timings["total_s"] = time.perf_counter() - started
             return result
 
-        entries = [(n, h.title, h.abstract) for n, h in enumerate(hits, start=1)]
+        # The model (and the extractive backend) sees each abstract without the
+        # sentences that give orders; Sources still come from the retrieved hits.
+        screened = [screen(h.abstract) for h in hits]
+        result.withheld = {n: s.withheld for n, s in enumerate(screened, start=1) if s.withheld}
+        shown_hits = [replace(h, abstract=s.text) for h, s in zip(hits, screened, strict=True)]
+        entries = [(n, h.title, h.abstract) for n, h in enumerate(shown_hits, start=1)]
         prompt = self.prompts.answer(question, entries, history)
         citations = CitationStream({n: h.paper_id for n, h in enumerate(hits, start=1)})
-        request = AnswerRequest(question, hits, prompt)
+        request = AnswerRequest(question, shown_hits, prompt)
         try:
             for piece in self.backend.stream(request):
                 if "first_token_s" not in result.timings:

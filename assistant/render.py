@@ -88,6 +88,13 @@ def report_answer(answer: Answer, *, streamed: bool) -> None:
     if answer.dropped_citations:
         numbers = ", ".join(f"[{n}]" for n in answer.dropped_citations)
         err(f"Note: dropped citation(s) {numbers}: they name no retrieved abstract.")
+    if answer.withheld:
+        count = sum(len(s) for s in answer.withheld.values())
+        numbers = ", ".join(f"[{n}]" for n in sorted(answer.withheld))
+        err(
+            f"Note: {count} sentence(s) of abstract(s) {numbers} read as instructions to the "
+            "model and were not shown to it."
+        )
     sys.stdout.flush()
 
 

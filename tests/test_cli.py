@@ -261,14 +261,15 @@ def test_ask_json_schema(bundled_home: Path) -> None:
     data = json.loads(result.stdout)
     assert set(data) >= {
         "question", "search_query", "answer", "answered", "abstention", "abstention_detail",
-        "backend", "model", "sources", "retrieved", "dropped_citations", "incomplete", "error",
-        "timings",
+        "backend", "model", "sources", "retrieved", "dropped_citations", "withheld", "incomplete",
+        "error", "timings",
     }  # fmt: skip
     assert data["question"] == data["search_query"] == FIRST
     assert data["answer"].startswith("Extractive answer (no language model)")
     assert (data["answered"], data["abstention"], data["abstention_detail"]) == (True, None, None)
     assert (data["backend"], data["model"]) == ("none", "extractive")
     assert (data["incomplete"], data["error"], data["dropped_citations"]) == (False, None, [])
+    assert data["withheld"] == []
     assert [s["number"] for s in data["sources"]] == list(range(1, len(data["sources"]) + 1))
     assert "Layer Normalization" in [s["title"] for s in data["sources"]]
     for source in data["sources"]:
