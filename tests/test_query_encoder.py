@@ -89,8 +89,8 @@ def test_onnx_graphs_match_sentence_transformers(reference: object, tmp_path: Pa
     assert float(cosines.mean()) > 0.98
     assert float(cosines.min()) < 1 - 1e-4  # quantized: really a different model
     assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
-        "minilm-v1-fp32.onnx",
-        "minilm-v1-int8.onnx",
+        "minilm-v2-fp32.onnx",
+        "minilm-v2-int8.onnx",
     ]
     fingerprints = {
         MiniLMEmbedder(encoder=name).fingerprint for name in ("torch", "onnx-fp32", "onnx-int8")
