@@ -2,6 +2,7 @@
 
 Usage:
   python benchmarks/speed.py [--bench ../shared/bench/scifact] [--runs 5] [--no-textbook]
+                             [--also-encoders onnx-int8]
 
 Measures, each in its own child process so that wall time and peak RSS are a
 user's: ingest throughput (abstracts/s) of `assistant ingest` on SciFact and
@@ -53,9 +54,9 @@ def measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, usage.ru_maxrss / 1024, out
 
 
-def assistant(*args: str, home: Path) -> tuple[float, float, str]:
+def assistant(*args: str, home: Path, **env: str) -> tuple[float, float, str]:
     return measured(
-        [sys.executable, "-m", "assistant", *args], {**ENV, "ASSISTANT_HOME": str(home)}
+        [sys.executable, "-m", "assistant", *args], {**ENV, "ASSISTANT_HOME": str(home), **env}
     )
 
 
@@ -138,6 +139,11 @@ def main() -> None:
     parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared/bench/scifact")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-textbook", action="store_true")
+    parser.add_argument(
+        "--also-encoders",
+        default="",
+        help="comma-separated embed_encoder values to time ingest with as well (e.g. onnx-int8)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -177,6 +183,7 @@ def main() -> None:
                 f"{ceiling:.1f} abstracts/s; ours = {ours / ceiling:.2f}x",
             )
         )
+        rate = None
         if not args.no_textbook:
             t_wall, t_rss, out = this_script("--child", "textbook", str(path))
             book = json.loads(out)
@@ -187,6 +194,19 @@ def main() -> None:
                     f"{t_wall:.1f} s = {rate:.1f} abstracts/s (indexing alone "
                     f"{book['seconds']:.1f} s), peak RSS {t_rss:.0f} MB; "
                     f"**ours = {ours / rate:.2f}x**",
+                )
+            )
+        for encoder in filter(None, args.also_encoders.split(",")):
+            e_home = scratch / f"{name.split()[0]}-{encoder}"
+            e_wall, e_rss, _ = assistant(
+                "ingest", "--quiet", str(path), home=e_home, ASSISTANT_EMBED_ENCODER=encoder
+            )
+            versus = f"; vs textbook {papers / e_wall / rate:.2f}x" if rate else ""
+            rows.append(
+                (
+                    f"{name}: `assistant ingest` with embed_encoder={encoder}, process wall",
+                    f"{e_wall:.1f} s = {papers / e_wall:.1f} abstracts/s, peak RSS "
+                    f"{e_rss:.0f} MB{versus}",
                 )
             )
 
