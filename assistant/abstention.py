@@ -46,16 +46,17 @@ class Assessment:
 
 def name_like(question: str) -> list[str]:
     """Words written like names: with a digit and a letter, all capitals, or capitalised
-    anywhere but at the start of the question."""
+    anywhere but at the start of a sentence (a chat search joins two questions)."""
     names: list[str] = []
-    for i, match in enumerate(_WORD.finditer(question)):
+    for match in _WORD.finditer(question):
         word = match.group(0)
         has_digit = any(c.isdigit() for c in word)
         has_alpha = any(c.isalpha() for c in word)
+        starts_sentence = question[: match.start()].rstrip()[-1:] in ("", ".", "?", "!", ":")
         if (
             (has_digit and has_alpha)
             or (len(word) >= 2 and word.isupper())
-            or (i > 0 and word[:1].isupper() and word[1:].islower() and len(word) > 2)
+            or (not starts_sentence and word[:1].isupper() and word[1:].islower() and len(word) > 2)
         ):
             names.append(word)
     return names
@@ -70,7 +71,13 @@ def assess(
     hits: Sequence[PaperHit],
     lexical: LexicalIndex | None,
     min_support: float,
+    *,
+    follow_up: str | None = None,
 ) -> Assessment:
+    """`question` is what was searched; in chat, `follow_up` is what the user typed
+    when the search carried the conversation's topic. A name the follow-up asks
+    about that no abstract mentions declines on its own: the topic's words would
+    otherwise carry the support."""
     if not hits:
         return Assessment(0.0, 0.0, 0.0, (), True, "The index returned no abstracts.")
     best = max(hits, key=lambda h: h.dense if h.dense is not None else h.score)
@@ -85,15 +92,22 @@ def assess(
     else:
         coverage, unknown = dense, ()
     support = support_score(dense, coverage, len(unknown))
-    if support >= min_support:
+    asked = set(name_like(follow_up)) if follow_up else set()
+    unknown_asked = [n for n in unknown if n in asked]
+    if support >= min_support and not unknown_asked:
         return Assessment(support, dense, coverage, unknown, False, None)
     details = [f"closest abstract {best.title!r} has similarity {dense:.2f}"]
     details.append(f"it contains {coverage:.0%} of the question's key words")
-    if unknown:
+    if unknown_asked:
+        named = ", ".join(unknown_asked)
+        details.append(f"the follow-up asks about {named}, which no abstract mentions")
+    elif unknown:
         details.append(f"no abstract mentions {', '.join(unknown)}")
+    if support < min_support:
+        details.append(f"support {support:.2f} < {min_support:.2f}")
     reason = (
         "The retrieved abstracts do not match the question well enough ("
         + "; ".join(details)
-        + f"; support {support:.2f} < {min_support:.2f})."
+        + ")."
     )
     return Assessment(support, dense, coverage, unknown, True, reason)

@@ -146,7 +146,15 @@ class Answerer:
         hits = self.retrieve(query)
         result.retrieved = hits
         result.timings["retrieval_s"] = time.perf_counter() - started
-        assessment = assess(question, hits, self.retriever.lexical, self.min_support)
+        # Judged on what was searched: in chat, a follow-up ("and the datasets?")
+        # carries its topic only in the rewritten query.
+        assessment = assess(
+            query,
+            hits,
+            self.retriever.lexical,
+            self.min_support,
+            follow_up=question if query != question else None,
+        )
         if not hits and self.filters:
             assessment = replace(
                 assessment, reason=f"No papers match the filters {self.filters.describe()}."

@@ -34,6 +34,8 @@ def test_name_like_words() -> None:
         "GPT-4",
     ]
     assert name_like("Which paper normalizes layers?") == []
+    # A capital that starts a sentence is no name, also after another question.
+    assert name_like("Which paper normalizes layers? What about Mixtral?") == ["Mixtral"]
 
 
 def test_support_combines_the_signals() -> None:
@@ -63,6 +65,28 @@ def test_unknown_name_and_poor_match_decline(tmp_path: Path) -> None:
     # The same closeness without the unknown name and with full coverage passes.
     ok = assess("batch normalization transformers quadratic mean", [_hit("p2", 0.45)], index, 0.49)
     assert not ok.declined
+
+
+def test_a_follow_up_is_judged_with_its_topic_but_not_for_a_name_it_asks_about(
+    tmp_path: Path,
+) -> None:
+    index = _index(tmp_path)
+    topic = "How does layer normalization normalize neurons?"
+    # Searched with the topic carried over, the terse follow-up is supported...
+    carried = assess(
+        f"{topic} And the inputs?", [_hit("p1", 0.6)], index, 0.49, follow_up="And the inputs?"
+    )
+    assert not carried.declined
+    # ...but one that asks about a name no abstract mentions declines even though
+    # the topic's words alone give enough support.
+    named = f"{topic} What about Mixtral?"
+    plain = assess(named, [_hit("p1", 0.6)], index, 0.49)
+    assert not plain.declined and plain.unknown_names == ("Mixtral",)
+    asked = assess(named, [_hit("p1", 0.6)], index, 0.49, follow_up="What about Mixtral?")
+    assert asked.declined and asked.support == plain.support
+    assert asked.reason is not None
+    assert "the follow-up asks about Mixtral, which no abstract mentions" in asked.reason
+    assert "support" not in asked.reason  # the support itself was enough
 
 
 def test_no_hits_declines(tmp_path: Path) -> None:

@@ -373,6 +373,35 @@ def test_rewrite_uses_an_instruction_following_model(pipeline: Pipeline, tmp_pat
     assert third.search_query == f"{rewritten} And for them?"
 
 
+@pytest.mark.parametrize(
+    "follow_up", ["And the results?", "Who wrote it?", "What datasets did they use?"]
+)
+def test_a_terse_follow_up_is_answered_with_the_conversation_topic(
+    pipeline: Pipeline, tmp_path: Path, follow_up: str
+) -> None:
+    # Judged on its own words, each of these fell under the abstention threshold
+    # (support about 0.25 against 0.49), although the search carried the topic.
+    backend = ScriptedBackend([["Layer Normalization [1]."], ["It says so [1]."]])
+    session = _session(pipeline, backend, tmp_path)
+    _ask(session, FIRST)
+    answer, shown = _ask(session, follow_up)
+    assert answer.search_query == f"{FIRST} {follow_up}"
+    assert answer.abstention is None, answer.abstention_detail
+    assert shown == "It says so [1]."
+
+
+def test_a_follow_up_about_something_no_abstract_mentions_is_declined(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    backend = ScriptedBackend([["Layer Normalization [1]."], ["never asked"]])
+    session = _session(pipeline, backend, tmp_path)
+    _ask(session, FIRST)
+    answer, _ = _ask(session, "What about YOLOv3?")
+    assert answer.abstention == "retrieval"
+    assert answer.abstention_detail is not None
+    assert "the follow-up asks about YOLOv3" in answer.abstention_detail
+
+
 def test_reset_forgets_the_conversation(pipeline: Pipeline, tmp_path: Path) -> None:
     backend = ScriptedBackend([["Layer Normalization [1]."], ["Batch size [1]."]])
     session = _session(pipeline, backend, tmp_path)
