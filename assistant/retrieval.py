@@ -56,6 +56,11 @@ class PaperHit:
             "dates": list(self.dates),
             "external_id": self.external_id,
             "authors": list(self.authors),
+            "year": self.year,
+            "venue": self.venue,
+            "doi": self.doi,
+            "bibtex_key": self.bibtex_key,
+            "categories": list(self.categories),
         }
 
 

@@ -7,6 +7,7 @@ years, authors, categories and venues), in one home.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -269,6 +270,34 @@ def test_ask_sources_show_stored_metadata(filters_home: Path) -> None:
         "2022, Proceedings of the Conference on Climate Informatics, doi:10.5555/cci.2022_17 "
         "(refs.bib)"
     ) in result.stdout
+
+
+def test_json_sources_carry_the_stored_metadata(filters_home: Path) -> None:
+    result = run_cli(
+        "ask",
+        "How are glacier crevasses segmented in aerial photographs?",
+        "--backend",
+        "none",
+        "--year",
+        "2022..",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    by_title = {s["title"]: s for s in json.loads(result.stdout)["retrieved"]}
+    arxiv = by_title["Glacier Crevasse Segmentation with Sparse Vision Transformers"]
+    assert (arxiv["year"], arxiv["external_id"], arxiv["categories"], arxiv["doi"]) == (
+        2023,
+        "2301.02222",
+        ["cs.CV"],
+        None,
+    )
+    bib = by_title["Ice Sheet Melt Forecasting with Graph Neural Networks"]
+    assert (bib["year"], bib["venue"], bib["doi"], bib["bibtex_key"]) == (
+        2022,
+        "Proceedings of the Conference on Climate Informatics",
+        "10.5555/cci.2022_17",
+        "wrobel2022ice",
+    )
 
 
 def test_chat_applies_filters_to_every_question(filters_home: Path) -> None:
