@@ -167,7 +167,7 @@ def ingest(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Listing .txt, .jsonl, .bib, .csv or .tsv files, or folders; "
+            help="Listing .txt, .jsonl, .json, .bib, .csv or .tsv files, or folders; "
             "default: bundled data/."
         ),
     ] = None,
@@ -216,7 +216,7 @@ def ingest(
                 )
             raise CorpusError(
                 "No abstracts could be read from the given paths.",
-                hint="Pass listing .txt, .jsonl, .bib, .csv or .tsv files, "
+                hint="Pass listing .txt, .jsonl, .json, .bib, .csv or .tsv files, "
                 "or folders holding them.",
             )
         print(

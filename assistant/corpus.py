@@ -19,9 +19,13 @@ from assistant.identifier import ArxivId, normalize_doi, parse_arxiv_id
 
 LISTING_SUFFIXES = {".txt"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+# The arXiv snapshot ships as `arxiv-metadata-oai-snapshot.json`, JSON Lines inside.
+JSON_SUFFIXES = {".json"}
+# A `.json` holding one array of records is read whole; past this, JSON Lines it must be.
+MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024
 BIBTEX_SUFFIXES = {".bib"}
 TABULAR_SUFFIXES = {".csv", ".tsv"}
-SUPPORTED = ".txt, .jsonl, .bib, .csv or .tsv"
+SUPPORTED = ".txt, .jsonl, .json, .bib, .csv or .tsv"
 
 _MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _DATE = re.compile(rf"^(?:{_MONTHS})[a-z]* \d{{1,2}}(?:, \d{{4}})?$")
@@ -329,6 +333,58 @@ def parse_jsonl(
         yield paper
 
 
+def parse_json(
+    path: Path, report: LoadReport, *, display_name: str | None = None
+) -> Iterator[Paper]:
+    """A `.json` file: JSON Lines (as the arXiv snapshot is, despite its name), or one
+    JSON array of the same records."""
+    with path.open("rb") as raw:
+        head = raw.read(_SNIFF_BYTES)
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"[" or _not_text(head):
+        yield from parse_jsonl(path, report, display_name=display_name)
+        return
+    size = path.stat().st_size
+    if size > MAX_JSON_ARRAY_BYTES:
+        message = (
+            f"a JSON array of {size / 2**20:,.0f} MiB, over the "
+            f"{MAX_JSON_ARRAY_BYTES // 2**20} MiB that is read whole; "
+            "write it as JSON Lines, one record per line (jq -c '.[]')"
+        )
+        report.problems.append(Problem(str(path), None, message))
+        return
+    try:
+        records = json.loads(path.read_bytes().decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        report.problems.append(Problem(str(path), None, f"invalid UTF-8 at byte {exc.start}"))
+        return
+    except json.JSONDecodeError as exc:
+        report.problems.append(Problem(str(path), exc.lineno, f"invalid JSON: {exc.msg}"))
+        return
+    except (ValueError, RecursionError):
+        report.problems.append(Problem(str(path), None, "invalid JSON: too long or too deep"))
+        return
+    if not isinstance(records, list):
+        report.problems.append(Problem(str(path), None, "not a JSON array of records"))
+        return
+    dumped = json.dumps(records, ensure_ascii=False)
+    if _SURROGATE.search(dumped):  # as in parse_jsonl: no UTF-8 text holds a lone surrogate
+        records = json.loads(_SURROGATE.sub("\ufffd", dumped))
+        message = "unpaired surrogate escape (\\uD800-\\uDFFF); replaced"
+        report.problems.append(Problem(str(path), None, message))
+    name = display_name or path.name
+    for position, record in enumerate(records, start=1):
+        paper = (
+            _record_to_paper(record, name)
+            if isinstance(record, dict)
+            else "not a JSON object; skipped"
+        )
+        if isinstance(paper, str):
+            report.problems.append(Problem(str(path), None, f"record {position}: {paper}"))
+            continue
+        report.entries += 1
+        yield paper
+
+
 def _record_to_paper(record: dict[str, object], name: str) -> Paper | str:
     """A Paper, or the reason the record cannot be one."""
     # str() of a list or an object would make up a title no source has.
@@ -395,9 +451,7 @@ def _arxiv_details(
     year = parse_year(numbered[0][2]) if numbered else None
     if year is None and arxiv is not None:
         year = arxiv.year
-    doi = next(
-        (d for d in map(normalize_doi, str(record.get("doi") or "").split()) if d), None
-    )
+    doi = next((d for d in map(normalize_doi, str(record.get("doi") or "").split()) if d), None)
     return year, version, doi
 
 
@@ -410,6 +464,8 @@ def reader_for(path: Path) -> Reader | None:
         return parse_listing
     if suffix in JSONL_SUFFIXES:
         return parse_jsonl
+    if suffix in JSON_SUFFIXES:
+        return parse_json
     # Imported here: these modules build on this one.
     if suffix in BIBTEX_SUFFIXES:
         from assistant.bibtex import parse_bibtex

@@ -185,7 +185,7 @@ def test_unsupported_suffix_names_every_format(tmp_path: Path) -> None:
     path.write_text("<papers/>")
     _, report = load_abstracts([path])
     assert [str(p) for p in report.problems] == [
-        f"{path}: unsupported file type (use .txt, .jsonl, .bib, .csv or .tsv)"
+        f"{path}: unsupported file type (use .txt, .jsonl, .json, .bib, .csv or .tsv)"
     ]
 
 
@@ -202,6 +202,54 @@ def test_arxiv_ids_stay_versionless_with_the_latest_version_and_first_year() -> 
     # Versions out of order: the highest is the latest; the year is v1's, not update_date's.
     old = by_id["arxiv:math/0701001"]
     assert (old.version, old.year, old.external_id) == ("v3", 2007, "math/0701001")
+
+
+def test_the_snapshot_under_its_own_json_name_reads_as_json_lines(tmp_path: Path) -> None:
+    lines = (FORMATS / "arxiv.jsonl").read_bytes()
+    path = tmp_path / "arxiv-metadata-oai-snapshot.json"
+    path.write_bytes(lines)
+    papers, report = load_abstracts([path])
+    expected, _ = load_abstracts([FORMATS / "arxiv.jsonl"])
+    assert report.problems == []
+    assert [(p.paper_id, p.title, p.abstract, p.year) for p in papers] == [
+        (p.paper_id, p.title, p.abstract, p.year) for p in expected
+    ]
+    assert all(p.source_files == (path.name,) for p in papers)
+
+
+def test_a_json_array_of_records_reads_whole_and_names_bad_records(tmp_path: Path) -> None:
+    records = [
+        {"id": "2101.00001v2", "title": "Wavelets", "abstract": "We transform."},
+        {"id": "2101.00002", "title": "No abstract here"},
+        ["not", "an", "object"],
+        {"_id": "7", "title": "BEIR style", "text": "A claim about cells."},
+    ]
+    path = tmp_path / "papers.json"
+    path.write_text("\n  " + json.dumps(records, indent=2))
+    papers, report = load_abstracts([path])
+    assert [(p.paper_id, p.title) for p in papers] == [
+        ("arxiv:2101.00001", "Wavelets"),
+        ("papers:7", "BEIR style"),
+    ]
+    assert [str(p) for p in report.problems] == [
+        f"{path}: record 2: no abstract field (expected `abstract`, or BEIR `text`); skipped",
+        f"{path}: record 3: not a JSON object; skipped",
+    ]
+
+
+def test_malformed_json_files_are_named_and_skipped(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('[\n{"title": "T", "abstract": "A."},\n{"title": \n')
+    scalar = tmp_path / "scalar.json"
+    scalar.write_text("[1, 2")
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"id": "2101.00009", "title": "Kept", "abstract": "Still read."}))
+    papers, report = load_abstracts([broken, scalar, good])
+    assert [p.title for p in papers] == ["Kept"]
+    problems = [str(p) for p in report.problems]
+    assert len(problems) == 2
+    assert problems[0].startswith(f"{broken}:4: invalid JSON: ")
+    assert problems[1].startswith(f"{scalar}:1: invalid JSON: ")
 
 
 def test_a_versioned_id_without_versions_list_gives_version_and_year(tmp_path: Path) -> None:
