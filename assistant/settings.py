@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     )
     llamacpp_threads: int = Field(0, description="CPU threads for llama.cpp; 0 means all cores.")
     llamacpp_context_tokens: int = Field(4096, description="llama.cpp context window.")
+    llamacpp_max_abstracts: int = Field(
+        3,
+        ge=1,
+        le=50,
+        description="Abstracts (of the top_k retrieved) given to the llamacpp model: the "
+        "bundled 270M model cites the right paper more often from fewer.",
+    )
     connect_timeout_s: float = Field(
         3.0, description="Seconds to wait for the LLM server to accept a connection."
     )

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from assistant.backends import AnswerRequest, make_backend
 from assistant.cli import app
+from assistant.pipeline import Pipeline
+from assistant.settings import load_settings
 from tests.conftest import ROOT
 
 runner = CliRunner()
@@ -48,6 +52,55 @@ def test_ask_with_the_embedded_model_cites_only_retrieved_papers(bundled_home: P
     assert {s["paper_id"] for s in data["sources"]} <= retrieved
     assert _cited(data["answer"]) == {s["number"] for s in data["sources"]}
     assert data["timings"]["first_token_s"] <= data["timings"]["total_s"]
+
+
+class RecordingBackend:
+    """Answers "[1] and [3]" and keeps the request it was given."""
+
+    name = "recording"
+    model = "test"
+    instruction_following = False
+
+    def __init__(self, max_abstracts: int | None) -> None:
+        self.max_abstracts = max_abstracts
+        self.requests: list[AnswerRequest] = []
+
+    def check(self) -> None:
+        return None
+
+    def stream(self, request: AnswerRequest) -> Iterator[str]:
+        self.requests.append(request)
+        yield "One idea [1], another [3]."
+
+    def complete(self, prompt: str, max_tokens: int) -> str:
+        return ""
+
+
+@pytest.mark.parametrize("limit", [None, 2])
+def test_the_model_is_given_at_most_its_max_abstracts(bundled_home: Path, limit: int) -> None:
+    backend = RecordingBackend(limit)
+    answer = Pipeline(load_settings()).answerer(backend).answer(QUESTION)
+    (request,) = backend.requests
+    retrieved = [h.paper_id for h in answer.retrieved]
+    given = len(retrieved) if limit is None else limit
+    assert len(retrieved) == 5  # top_k: what is retrieved does not change
+    assert [h.paper_id for h in request.hits] == retrieved[:given]
+    assert request.prompt.user.count('<abstract number="') == given
+    assert [s.hit.paper_id for s in answer.sources] == (
+        [retrieved[0]] if limit == 2 else [retrieved[0], retrieved[2]]
+    )
+    # An abstract the model was not given cannot be cited, even if it was retrieved.
+    assert answer.dropped_citations == ([3] if limit == 2 else [])
+
+
+def test_the_llamacpp_model_gets_three_abstracts_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert make_backend("llamacpp", settings, None, None).max_abstracts == 3
+    assert make_backend("none", settings, None, None).max_abstracts is None
+    monkeypatch.setenv("ASSISTANT_LLAMACPP_MAX_ABSTRACTS", "5")
+    assert make_backend("llamacpp", load_settings(), None, None).max_abstracts == 5
 
 
 def _keys(value: object) -> object:

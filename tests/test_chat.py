@@ -287,6 +287,7 @@ class ScriptedBackend:
         self, answers: list[list[str]], rewrites: list[str | BaseException] | None = None
     ) -> None:
         self.instruction_following = rewrites is not None
+        self.max_abstracts: int | None = None
         self.answers = list(answers)
         self.rewrites = list(rewrites or [])
         self.prompts: list[str] = []

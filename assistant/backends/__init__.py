@@ -31,6 +31,8 @@ class Backend(Protocol):
     model: str
     # Follows instructions well enough to rewrite a follow-up question.
     instruction_following: bool
+    # How many of the retrieved abstracts go into its prompt; None: all of them.
+    max_abstracts: int | None
 
     def check(self) -> None:
         """Raise BackendUnavailableError or ModelMissingError if it cannot answer."""

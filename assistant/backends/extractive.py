@@ -20,6 +20,7 @@ class ExtractiveBackend:
     name = "none"
     model = "extractive"
     instruction_following = False
+    max_abstracts: int | None = None
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder

@@ -94,6 +94,7 @@ class LlamaCppBackend:
         self.settings = settings
         self._path = Path(model).expanduser() if model else settings.llamacpp_model_path
         self.model = self._path.name if self._path else bundled_model_name()
+        self.max_abstracts: int | None = settings.llamacpp_max_abstracts
 
     @property
     def path(self) -> Path:

@@ -20,6 +20,7 @@ def _unreachable(host: str) -> BackendUnavailableError:
 class OllamaBackend:
     name = "ollama"
     instruction_following = True
+    max_abstracts: int | None = None
 
     def __init__(self, settings: Settings, model: str) -> None:
         import httpx

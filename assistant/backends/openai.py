@@ -78,6 +78,7 @@ def _listing(models: list[str]) -> str:
 class OpenAIBackend:
     name = "openai"
     instruction_following = True
+    max_abstracts: int | None = None
 
     def __init__(self, settings: Settings, model: str) -> None:
         """A client for the server in `settings`; `model` empty means the server's
