@@ -167,17 +167,18 @@ class Answerer:
             result.timings["total_s"] = time.perf_counter() - started
             return result
 
-        # The model (and the extractive backend) sees the first `max_abstracts` of the
-        # retrieved papers, each without the sentences that give orders; Sources
-        # still come from the retrieved hits.
-        given = hits[: self.backend.max_abstracts or len(hits)]
-        screened = [screen(h.abstract) for h in given]
+        # Every retrieved abstract is screened for sentences that give orders (and
+        # what was withheld is reported); the model (and the extractive backend)
+        # sees the first `max_abstracts` of them, screened. Sources still come
+        # from the retrieved hits.
+        screened = [screen(h.abstract) for h in hits]
         result.withheld = {n: s.withheld for n, s in enumerate(screened, start=1) if s.withheld}
-        shown_hits = [replace(h, abstract=s.text) for h, s in zip(given, screened, strict=True)]
-        entries = [(n, h.title, h.abstract) for n, h in enumerate(shown_hits, start=1)]
+        shown_hits = [replace(h, abstract=s.text) for h, s in zip(hits, screened, strict=True)]
+        given = shown_hits[: self.backend.max_abstracts or len(shown_hits)]
+        entries = [(n, h.title, h.abstract) for n, h in enumerate(given, start=1)]
         prompt = self.prompts.answer(question, entries, history)
         citations = CitationStream({n: h.paper_id for n, h in enumerate(given, start=1)})
-        request = AnswerRequest(question, shown_hits, prompt)
+        request = AnswerRequest(question, given, prompt)
         try:
             for piece in self.backend.stream(request):
                 if "first_token_s" not in result.timings:
