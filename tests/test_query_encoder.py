@@ -76,7 +76,7 @@ def test_small_batches_and_the_torch_path_agree() -> None:
 
 def test_onnx_graphs_match_sentence_transformers(reference: object, tmp_path: Path) -> None:
     """fp32: the same vectors (so one fingerprint); int8: close, and fingerprinted apart."""
-    from assistant.onnx_encoder import OnnxMiniLM
+    from assistant.onnx_encoder import GRAPH_VERSION, OnnxMiniLM
 
     lines = (DATA / "001_0e3b8f3a0da38401.txt").read_text(encoding="utf-8").splitlines()
     # Mixed lengths in one batch exercise the padding mask.
@@ -89,8 +89,8 @@ def test_onnx_graphs_match_sentence_transformers(reference: object, tmp_path: Pa
     assert float(cosines.mean()) > 0.98
     assert float(cosines.min()) < 1 - 1e-4  # quantized: really a different model
     assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [
-        "minilm-v2-fp32.onnx",
-        "minilm-v2-int8.onnx",
+        f"minilm-v{GRAPH_VERSION}-fp32.onnx",
+        f"minilm-v{GRAPH_VERSION}-int8.onnx",
     ]
     fingerprints = {
         MiniLMEmbedder(encoder=name).fingerprint for name in ("torch", "onnx-fp32", "onnx-int8")
