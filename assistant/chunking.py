@@ -29,7 +29,7 @@ class ChunkSpec:
     """Chunking settings; part of the index fingerprint."""
 
     max_tokens: int = 256
-    overlap_sentences: int = 1
+    overlap_sentences: int = 0
 
     def describe(self) -> str:
         return (

@@ -11,9 +11,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from assistant.chunking import ChunkSpec
 from assistant.settings import Settings
-from assistant.store import SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
@@ -38,8 +36,14 @@ def _index(settings: Settings) -> Check:
         return _index_files(settings)
 
 
+def _expected_metadata(settings: Settings) -> dict[str, str | int]:
+    """What an index built with these settings records (its encoder among them)."""
+    from assistant.pipeline import Pipeline
+
+    return Pipeline(settings).fingerprint.as_metadata()
+
+
 def _index_files(settings: Settings) -> Check:
-    from assistant.embedder import MiniLMEmbedder
     from assistant.integrity import read_segments, sqlite_problem, store_damage
     from assistant.locking import ingest_running
 
@@ -80,12 +84,7 @@ def _index_files(settings: Settings) -> Check:
             con.close()
     except sqlite3.DatabaseError as exc:
         return Check("index", False, f"the index is damaged ({exc})", REBUILD)
-    spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_sentences)
-    expected = {
-        "embedder": MiniLMEmbedder().fingerprint,
-        "chunking": spec.describe(),
-        "schema": SCHEMA_VERSION,
-    }
+    expected = _expected_metadata(settings)
     wrong = [k for k, v in expected.items() if meta.get(k) != v]
     if wrong:
         return Check(
@@ -168,15 +167,8 @@ def _server_index(settings: Settings) -> Check:
             "Start it with: chroma run --path DIR --host 127.0.0.1 --port 8000, "
             "or unset ASSISTANT_STORE_URL.",
         )
-    from assistant.embedder import MiniLMEmbedder
-
     meta = collection.get("metadata") or {}
-    spec = ChunkSpec(settings.chunk_tokens, settings.chunk_overlap_sentences)
-    expected = {
-        "embedder": MiniLMEmbedder().fingerprint,
-        "chunking": spec.describe(),
-        "schema": SCHEMA_VERSION,
-    }
+    expected = _expected_metadata(settings)
     wrong = [k for k, v in expected.items() if meta.get(k) != v]
     if wrong:
         return Check(

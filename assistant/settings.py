@@ -160,13 +160,23 @@ class Settings(BaseSettings):
         256, ge=32, le=256, description="Largest chunk, in embedder tokens (MiniLM's limit is 256)."
     )
     chunk_overlap_sentences: int = Field(
-        1, ge=0, le=3, description="Sentences repeated between neighbouring chunks."
+        0,
+        ge=0,
+        le=3,
+        description="Sentences repeated between neighbouring chunks (1 embedded 13% more "
+        "tokens for no gain on SciFact).",
     )
-    embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch at ingest.")
+    embed_batch_size: int = Field(
+        4,
+        ge=1,
+        description="Texts per embedding batch at ingest (small batches keep the ONNX "
+        "activations in cache: 4 ran about 1.1x faster than 32 here).",
+    )
     embed_encoder: Literal["onnx-int8", "onnx-fp32", "torch"] = Field(
-        "onnx-fp32",
-        description="How ingest runs MiniLM: ONNX Runtime int8 or fp32, or sentence-transformers "
-        "on torch (fp32 and torch give the same vectors; int8 needs its own index).",
+        "onnx-int8",
+        description="How ingest runs MiniLM: ONNX Runtime int8 (about 1.8x faster than fp32, "
+        "same SciFact nDCG@10) or fp32, or sentence-transformers on torch (fp32 and torch "
+        "give the same vectors; each precision needs its own index).",
     )
     min_support: float = Field(
         0.49,

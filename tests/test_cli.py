@@ -427,9 +427,26 @@ def test_doctor_with_the_bundled_index_exits_0(bundled_home: Path) -> None:
     assert result.exit_code == 0, result.stdout
     assert result.stdout.startswith("[ok  ] index: ")
     first = result.stdout.splitlines()[0]
-    assert "995 chunks and 620 papers in the BM25 index" in first
+    assert "988 chunks and 620 papers in the BM25 index" in first
     assert f"at {bundled_home / 'store'}, settings match" in first
     assert "FAIL" not in result.stdout
+
+
+def test_doctor_checks_the_index_against_the_configured_encoder(
+    small_corpus: Path, isolated_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index built with embed_encoder = onnx-fp32 is fine while that is set,
+    and built with other settings once it is not (the default is int8)."""
+    monkeypatch.setenv("ASSISTANT_EMBED_ENCODER", "onnx-fp32")
+    assert invoke("ingest", str(small_corpus), "--quiet").exit_code == 0
+    result = invoke("doctor")
+    assert result.exit_code == 0, result.stdout
+    assert "settings match" in result.stdout.splitlines()[0]
+
+    monkeypatch.delenv("ASSISTANT_EMBED_ENCODER")
+    result = invoke("doctor")
+    assert result.exit_code == 3
+    assert result.stdout.startswith("[FAIL] index: built with other settings (embedder differ)")
 
 
 # Lazy imports -------------------------------------------------------------------

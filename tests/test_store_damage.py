@@ -209,7 +209,7 @@ def test_emptied_lexical_index_is_refused(copy_of_bundled_index: Path) -> None:
 
     searched = search(copy_of_bundled_index)
     assert_refused(searched, f"The lexical (BM25) index {lexical} is empty", REBUILD_HINT)
-    assert "but the vector index holds 995 chunks." in searched.stderr
+    assert "but the vector index holds 988 chunks." in searched.stderr
     assert_doctor_fails(
         copy_of_bundled_index,
         "the BM25 index has 0 papers but the vector index 620",
