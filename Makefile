@@ -32,7 +32,7 @@ bench: setup
 	$(BIN)/assistant eval ../shared/bench/scifact --split train
 	$(BIN)/python benchmarks/retrieval_variants.py
 	$(BIN)/python benchmarks/timings.py
-	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/speed.py --bench ../shared/bench/scifact --runs 5 --also-encoders onnx-fp32
 	nice -n 19 $(BIN)/python benchmarks/scaling.py --sizes 10000,100000,1000000
 
 clean:

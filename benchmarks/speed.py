@@ -2,7 +2,7 @@
 
 Usage:
   python benchmarks/speed.py [--bench ../shared/bench/scifact] [--runs 5] [--no-textbook]
-                             [--also-encoders onnx-int8]
+                             [--also-encoders onnx-fp32]
 
 Measures, each in its own child process so that wall time and peak RSS are a
 user's: ingest throughput (abstracts/s) of `assistant ingest` on SciFact and
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument(
         "--also-encoders",
         default="",
-        help="comma-separated embed_encoder values to time ingest with as well (e.g. onnx-int8)",
+        help="comma-separated embed_encoder values to time ingest with as well (e.g. onnx-fp32)",
     )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
