@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from assistant.settings import Settings
@@ -36,11 +36,16 @@ def _index(settings: Settings) -> Check:
         return _index_files(settings)
 
 
-def _expected_metadata(settings: Settings) -> dict[str, str | int]:
-    """What an index built with these settings records (its encoder among them)."""
+def _settings_mismatch(settings: Settings, meta: Mapping[str, object]) -> Check | None:
+    """A failed check if the index's recorded fingerprint is not what these
+    settings (their encoder and chunking among them) would build."""
     from assistant.pipeline import Pipeline
 
-    return Pipeline(settings).fingerprint.as_metadata()
+    expected = Pipeline(settings).fingerprint.as_metadata()
+    wrong = [k for k, v in expected.items() if meta.get(k) != v]
+    if not wrong:
+        return None
+    return Check("index", False, f"built with other settings ({', '.join(wrong)} differ)", REBUILD)
 
 
 def _index_files(settings: Settings) -> Check:
@@ -84,15 +89,9 @@ def _index_files(settings: Settings) -> Check:
             con.close()
     except sqlite3.DatabaseError as exc:
         return Check("index", False, f"the index is damaged ({exc})", REBUILD)
-    expected = _expected_metadata(settings)
-    wrong = [k for k, v in expected.items() if meta.get(k) != v]
-    if wrong:
-        return Check(
-            "index",
-            False,
-            f"built with other settings ({', '.join(wrong)} differ)",
-            REBUILD,
-        )
+    mismatch = _settings_mismatch(settings, meta)
+    if mismatch:
+        return mismatch
     lexical = settings.store_dir / f"lexical-{settings.collection}.sqlite3"
     problem = (
         sqlite_problem(lexical) if lexical.is_file() else f"{lexical.name} is missing"
@@ -168,12 +167,9 @@ def _server_index(settings: Settings) -> Check:
             "or unset ASSISTANT_STORE_URL.",
         )
     meta = collection.get("metadata") or {}
-    expected = _expected_metadata(settings)
-    wrong = [k for k, v in expected.items() if meta.get(k) != v]
-    if wrong:
-        return Check(
-            "index", False, f"built with other settings ({', '.join(wrong)} differ)", REBUILD
-        )
+    mismatch = _settings_mismatch(settings, meta)
+    if mismatch:
+        return mismatch
     return Check(
         "index",
         True,

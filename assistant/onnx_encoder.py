@@ -29,7 +29,7 @@ Precision = Literal["fp32", "int8"]
 # 2: onnxruntime's fused transformer operators instead of plain ONNX ones.
 # 3: the residual LayerNorms as Add + LayerNormalization, not SkipLayerNormalization.
 GRAPH_VERSION = 3
-# onnxruntime's own operators: fused attention, GELU and residual LayerNorm.
+# onnxruntime's own operators: fused embeddings, attention and GELU.
 _FUSED_OPS = "com.microsoft"
 _LOCK = threading.Lock()
 _SESSIONS: dict[Path, Any] = {}
