@@ -46,9 +46,7 @@ BackendOpt = Annotated[
 ]
 ModelOpt = Annotated[
     str | None,
-    typer.Option(
-        "--model", "-m", help="Model name (ollama, openai), or a GGUF path for llamacpp."
-    ),
+    typer.Option("--model", "-m", help="Model name (ollama, openai), or a GGUF path for llamacpp."),
 ]
 TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", help="How many papers to use.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

@@ -463,8 +463,7 @@ def _discard_damage(path: Path, name: str) -> None:
         shutil.rmtree(damage.segment, ignore_errors=True)
         return
     print(
-        f"Warning: {damage.detail}; removing the index (every collection in {path}) "
-        "to rebuild it.",
+        f"Warning: {damage.detail}; removing the index (every collection in {path}) to rebuild it.",
         file=sys.stderr,
         flush=True,
     )
