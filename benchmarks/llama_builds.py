@@ -65,7 +65,7 @@ def unpack(name: str, wheel: Path, into: Path) -> Path:
     target = into / name
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(target)
-    for lib in (target / "llama_cpp" / "lib").glob("*"):
+    for lib in target.rglob("*.so*"):
         lib.chmod(0o755)
     return target
 
@@ -106,9 +106,11 @@ def main() -> None:
         folder = unpack(name, Path(path), scratch / "wheels")
         builds[name] = {**base, "PYTHONPATH": f"{folder}:{base.get('PYTHONPATH', '')}"}
         if variant:
-            lib = folder / "llama_cpp" / "lib" / f"libggml-cpu-{variant}.so"
-            if not lib.is_file():
-                raise SystemExit(f"{name}: no CPU variant {lib.name} in the wheel")
+            # llama-cpp-python's wheel puts the variants in bin/ at its root.
+            found = list(folder.rglob(f"libggml-cpu-{variant}.so"))
+            if not found:
+                raise SystemExit(f"{name}: no CPU variant libggml-cpu-{variant}.so in the wheel")
+            lib = found[0]
             # ggml loads the backend named here after searching its default paths.
             builds[name]["GGML_BACKEND_PATH"] = str(lib)
 
@@ -134,13 +136,15 @@ def main() -> None:
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8")
     print(f"CPU flags of note: {' '.join(f for f in wanted if f in flags)}; {os.cpu_count()} cores")
     med = statistics.median
-    print(f"\nMedians of {args.runs} alternating rounds.\n")
+    print(f"\nMedians of {args.runs} alternating rounds, (min-max) below each.\n")
     print("| build | `ask` first token | `ask` total | prompt tokens/s | generation tokens/s |")
     print("|---|---|---|---|---|")
     for name, row in results.items():
         print(
-            f"| {name} | {med(row['ttft']):.2f} s | {med(row['total']):.2f} s "
-            f"| {med(row['prompt']):.0f} | {med(row['gen']):.1f} |"
+            f"| {name} | {med(row['ttft']):.2f} s ({min(row['ttft']):.2f}-{max(row['ttft']):.2f})"
+            f" | {med(row['total']):.2f} s ({min(row['total']):.2f}-{max(row['total']):.2f})"
+            f" | {med(row['prompt']):.0f} ({min(row['prompt']):.0f}-{max(row['prompt']):.0f})"
+            f" | {med(row['gen']):.1f} ({min(row['gen']):.1f}-{max(row['gen']):.1f}) |"
         )
     print()
     for name, text in info.items():
