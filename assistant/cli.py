@@ -11,13 +11,14 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
-from assistant.errors import EXIT_INTERRUPTED, AssistantError
-from assistant.render import err, hit_line, report_answer, write_stream
+from assistant.errors import AssistantError, ExitCode
+from assistant.render import AnswerStream, err, hit_line, report_answer
 
 if TYPE_CHECKING:
     from assistant.filters import Filters
@@ -35,8 +36,6 @@ config_app = typer.Typer(help="Inspect settings.", no_args_is_help=True, rich_ma
 app.add_typer(config_app, name="config")
 
 T = TypeVar("T")
-_DEBUG = {"on": False}
-# Whether the streamed answer left its last line open (see report_answer).
 
 # The same names as settings.BackendName, repeated so that `--help` need not import pydantic.
 BackendChoice = Literal["auto", "ollama", "llamacpp", "openai", "none"]
@@ -77,24 +76,36 @@ FormatOpt = Annotated[
 ]
 
 
-def _fail(exc: AssistantError) -> typer.Exit:
+@dataclass(frozen=True)
+class CliOptions:
+    """The root options, kept on click's context for this invocation."""
+
+    debug: bool = False
+
+
+def _options(ctx: typer.Context) -> CliOptions:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, CliOptions) else CliOptions()
+
+
+def _fail(exc: AssistantError, options: CliOptions) -> typer.Exit:
     err(f"Error: {exc.message}")
     if exc.hint:
         err(f"Hint: {exc.hint}")
-    if _DEBUG["on"]:
+    if options.debug:
         traceback.print_exception(exc, file=sys.stderr)
     return typer.Exit(exc.exit_code)
 
 
-def run(action: Callable[[], T]) -> T:
+def run(ctx: typer.Context, action: Callable[[], T]) -> T:
     """Run a command body, turning expected failures into a message and exit code."""
     try:
         return action()
     except AssistantError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, _options(ctx)) from None
     except KeyboardInterrupt:
         err("Interrupted.")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
 
 
 def _pipeline(**flags: Any) -> Pipeline:
@@ -144,11 +155,12 @@ def _print_version(value: bool) -> None:
         from assistant import __version__
 
         print(__version__)
-        raise typer.Exit(0)
+        raise typer.Exit(ExitCode.OK)
 
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
     version: Annotated[
         bool,
@@ -157,11 +169,12 @@ def _root(
         ),
     ] = False,
 ) -> None:
-    _DEBUG["on"] = debug or os.environ.get("ASSISTANT_DEBUG") == "1"
+    ctx.obj = CliOptions(debug=debug or os.environ.get("ASSISTANT_DEBUG") == "1")
 
 
 @app.command()
 def ingest(
+    ctx: typer.Context,
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
@@ -233,11 +246,12 @@ def ingest(
             f"at {pipeline.store_location}"
         )
 
-    run(body)
+    run(ctx, body)
 
 
 @app.command()
 def search(
+    ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="What to look for.")],
     top_k: TopKOpt = None,
     as_json: JsonOpt = False,
@@ -277,11 +291,12 @@ def search(
         for rank, hit in enumerate(hits, start=1):
             print(hit_line(rank, hit))
 
-    run(body)
+    run(ctx, body)
 
 
 @app.command()
 def ask(
+    ctx: typer.Context,
     question: Annotated[str, typer.Argument(help="Your question.")],
     top_k: TopKOpt = None,
     backend: BackendOpt = None,
@@ -300,7 +315,7 @@ def ask(
     assistant ask "What is knowledge distillation?" --year 2015..2020 --format bibtex
     """
 
-    def body() -> int:
+    def body() -> ExitCode:
         from assistant.answer import clean_question
 
         # A usage error is reported before the index is opened or a model loaded.
@@ -315,7 +330,8 @@ def ask(
             err(f"Backend: {chosen.name} ({chosen.model})")
         # With --format bibtex, stdout holds only the entries; the answer goes to stderr.
         quiet = as_json or output == "bibtex"
-        answer = answerer.answer(question, on_text=None if quiet else write_stream)
+        stream = None if quiet else AnswerStream()
+        answer = answerer.answer(question, on_text=stream.write if stream else None)
         if as_json:
             print(json.dumps(answer.as_json(), indent=2))
         elif output == "bibtex":
@@ -326,24 +342,23 @@ def ask(
                 err(answer.abstention_detail or "")
             sys.stdout.write(bibliography([s.hit for s in answer.sources]))
         else:
-            report_answer(answer, streamed=True)
+            report_answer(answer, stream)
         if answer.interrupted:
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
         if answer.incomplete:
-            from assistant.errors import BackendFailedError
-
             err(f"Error: {answer.error}")
             if answer.error_hint:
                 err(f"Hint: {answer.error_hint}")
-            return BackendFailedError.exit_code
-        return 0
+            return ExitCode.BACKEND_FAILED
+        return ExitCode.OK
 
-    code = run(body)
+    code = run(ctx, body)
     raise typer.Exit(code)
 
 
 @app.command()
 def chat(
+    ctx: typer.Context,
     top_k: TopKOpt = None,
     backend: BackendOpt = None,
     model: ModelOpt = None,
@@ -375,11 +390,12 @@ def chat(
         _warn_stale(pipeline, filters)
         run_chat(pipeline, backend, model, filters)
 
-    run(body)
+    run(ctx, body)
 
 
 @app.command("eval")
 def evaluate(
+    ctx: typer.Context,
     path: Annotated[
         Path,
         typer.Argument(
@@ -434,14 +450,14 @@ def evaluate(
         for name, value in rows:
             print(f"{name:<{width}}  {value}")
 
-    run(body)
+    run(ctx, body)
 
 
 @app.command()
-def doctor() -> None:
+def doctor(ctx: typer.Context) -> None:
     """Check the index, the embedder and the LLM backend, with a hint for each problem."""
 
-    def body() -> int:
+    def body() -> ExitCode:
         from assistant.doctor import run_checks
 
         pipeline = _pipeline()
@@ -453,13 +469,14 @@ def doctor() -> None:
                 failed += 1
                 if check.hint:
                     print(f"       Hint: {check.hint}")
-        return 3 if failed else 0
+        return ExitCode.DATA if failed else ExitCode.OK
 
-    raise typer.Exit(run(body))
+    raise typer.Exit(run(ctx, body))
 
 
 @config_app.command("show")
 def config_show(
+    ctx: typer.Context,
     top_k: TopKOpt = None,
     backend: BackendOpt = None,
     timeout: TimeoutOpt = None,
@@ -485,7 +502,7 @@ def config_show(
             print(f"  {name:<{width}}  {value}   ({source})")
         print(f"  {'history_file':<{width}}  {settings.history_file}   (derived from home)")
 
-    run(body)
+    run(ctx, body)
 
 
 def main() -> None:
@@ -493,4 +510,4 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         err("Interrupted.")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(ExitCode.INTERRUPTED)

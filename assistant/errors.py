@@ -8,11 +8,26 @@ The exit codes are a contract documented in the README:
 
 from __future__ import annotations
 
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The process exit codes: a contract with scripts, listed in the README."""
+
+    OK = 0  # including a justified "the abstracts do not say"
+    BUG = 1  # unexpected: --debug shows the traceback
+    USAGE = 2
+    DATA = 3  # corpus, index or config
+    BACKEND_UNAVAILABLE = 4
+    MODEL_MISSING = 5
+    BACKEND_FAILED = 6  # mid-answer
+    INTERRUPTED = 130
+
 
 class AssistantError(Exception):
     """Base class for failures a user can act on."""
 
-    exit_code = 1
+    exit_code = ExitCode.BUG
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -21,41 +36,38 @@ class AssistantError(Exception):
 
 
 class UsageError(AssistantError):
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class CorpusError(AssistantError):
     """Input files that cannot be read at all."""
 
-    exit_code = 3
+    exit_code = ExitCode.DATA
 
 
 class StoreError(AssistantError):
     """The index is missing, damaged or built with other settings."""
 
-    exit_code = 3
+    exit_code = ExitCode.DATA
 
 
 class ConfigError(AssistantError):
-    exit_code = 3
+    exit_code = ExitCode.DATA
 
 
 class BackendUnavailableError(AssistantError):
     """The LLM backend cannot be reached or loaded."""
 
-    exit_code = 4
+    exit_code = ExitCode.BACKEND_UNAVAILABLE
 
 
 class ModelMissingError(AssistantError):
     """The backend runs but does not have the requested model."""
 
-    exit_code = 5
+    exit_code = ExitCode.MODEL_MISSING
 
 
 class BackendFailedError(AssistantError):
     """The backend failed while answering (HTTP error, timeout, stream cut)."""
 
-    exit_code = 6
-
-
-EXIT_INTERRUPTED = 130
+    exit_code = ExitCode.BACKEND_FAILED

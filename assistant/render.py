@@ -9,7 +9,19 @@ if TYPE_CHECKING:
     from assistant.answer import Answer
     from assistant.retrieval import PaperHit
 
-_STREAM = {"line_open": False}
+
+class AnswerStream:
+    """Shows a streamed answer piece by piece, remembering whether its last line
+    is still open (the answer's text is stripped, so only the stream knows)."""
+
+    def __init__(self) -> None:
+        self.line_open = False
+
+    def write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self.line_open = not text.endswith("\n")
 
 
 def err(text: str) -> None:
@@ -70,14 +82,14 @@ def render_sources(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def report_answer(answer: Answer, *, streamed: bool) -> None:
-    """Everything after the streamed text: abstention reason, Sources, notes."""
-    if not streamed:
+def report_answer(answer: Answer, stream: AnswerStream | None) -> None:
+    """Everything after the streamed text (the whole text if `stream` is None):
+    abstention reason, Sources, notes."""
+    if stream is None:
         print(answer.text)
-    elif _STREAM["line_open"]:
-        # `answer.text` is stripped, so only the stream knows whether its line ended.
+    elif stream.line_open:
         print()
-    _STREAM["line_open"] = False
+        stream.line_open = False
     if answer.abstention:
         print(answer.abstention_detail or "")
     if answer.incomplete:
@@ -96,11 +108,3 @@ def report_answer(answer: Answer, *, streamed: bool) -> None:
             "model and were not shown to it."
         )
     sys.stdout.flush()
-
-
-def write_stream(text: str) -> None:
-    """Show a piece of a streamed answer at once, remembering whether its line is open."""
-    if text:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        _STREAM["line_open"] = not text.endswith("\n")

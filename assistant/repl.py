@@ -42,7 +42,7 @@ def run_chat(
     model: str | None,
     filters: Filters | None = None,
 ) -> None:
-    from assistant.render import err, render_sources, report_answer, write_stream
+    from assistant.render import AnswerStream, err, render_sources, report_answer
 
     backend = pipeline.backend(backend_name, model)
     filters = filters or Filters()
@@ -55,6 +55,8 @@ def run_chat(
     if filters:
         err(f"Every question is searched with the filters {filters.describe()}.")
     read = _line_reader(str(pipeline.settings.history_file))
+    # One for the session: a line left open by a failed answer is closed by the next.
+    stream = AnswerStream()
     while True:
         try:
             line = read().strip()
@@ -89,7 +91,7 @@ def run_chat(
             sys.stdout.flush()
             continue
         try:
-            answer = session.ask(line, on_text=write_stream)
+            answer = session.ask(line, on_text=stream.write)
         except AssistantError as exc:
             err(f"Error: {exc.message}")
             if exc.hint:
@@ -100,7 +102,7 @@ def run_chat(
             # drop this question, keep the session, as /help promises.
             err("Interrupted.")
             continue
-        report_answer(answer, streamed=True)
+        report_answer(answer, stream)
         if answer.incomplete and answer.error_hint and not answer.interrupted:
             # The session goes on; say how to avoid the failure next time.
             err(f"Hint: {answer.error_hint}")

@@ -1,0 +1,61 @@
+"""The command examples in the README (and docs/) parse against the real CLI:
+every `assistant ...` line in a shell block names a real command, and its
+options and arguments are accepted, so documentation cannot drift from the
+code (as Datasette and Typer test theirs). Parsing does not run the command."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from conftest import ROOT
+
+from assistant.cli import app
+
+_BLOCK = re.compile(r"```(?:sh|bash|console)\n(.*?)```", re.DOTALL)
+
+
+def _documents() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _examples() -> list[tuple[str, str]]:
+    found = []
+    for doc in _documents():
+        for block in _BLOCK.findall(doc.read_text(encoding="utf-8")):
+            for line in block.splitlines():
+                words = shlex.split(line, comments=True)
+                # Leading VAR=value assignments set the environment, not the command.
+                while words and re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", words[0]):
+                    words.pop(0)
+                if words and words[0] in ("assistant", ".venv/bin/assistant"):
+                    found.append((doc.name, shlex.join(words[1:])))
+    return found
+
+
+EXAMPLES = _examples()
+
+
+def test_the_readme_has_examples_of_the_main_commands() -> None:
+    commands = {args.split()[0] for _, args in EXAMPLES if args}
+    assert {"ingest", "search", "ask", "chat", "doctor", "config", "eval"} <= commands
+
+
+@pytest.mark.parametrize(("doc", "args"), EXAMPLES, ids=[a for _, a in EXAMPLES])
+def test_example_parses(doc: str, args: str) -> None:
+    command: Any = typer.main.get_command(app)
+    words = shlex.split(args)
+    name = "assistant"
+    # Descend through groups (e.g. `config show`) to the command itself.
+    while hasattr(command, "commands") and words and words[0] in command.commands:
+        name = words.pop(0)
+        command = command.commands[name]
+    assert not hasattr(command, "commands"), f"{doc}: `assistant {args}` names no command"
+    try:
+        command.make_context(name, words)
+    except Exception as exc:  # click's usage errors, from the copy of click Typer ships
+        pytest.fail(f"{doc}: `assistant {args}` does not parse: {exc}")
