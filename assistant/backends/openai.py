@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -24,6 +24,10 @@ from assistant.errors import (
     ModelMissingError,
 )
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.diagnosis import Check
+    from assistant.embedder import Embedder
 
 _LOG_HINT = "Check the server's log; retry, or use --backend llamacpp."
 _URL_HINT = (
@@ -301,3 +305,27 @@ class OpenAIBackend:
                 f"The server at {self.base_url} sent a reply without a message {during}.",
                 hint=_LOG_HINT,
             ) from exc
+
+
+def make(settings: Settings, embedder: Embedder, model: str | None) -> OpenAIBackend:
+    return OpenAIBackend(settings, model or settings.openai_model)
+
+
+def diagnose(settings: Settings) -> Check:
+    # The backend's own probe: one GET /models, with the errors `ask` would give.
+    from assistant.diagnosis import Check
+    from assistant.errors import AssistantError
+
+    try:
+        backend = OpenAIBackend(settings, settings.openai_model)
+        backend.check()
+    except AssistantError as exc:
+        return Check("openai", False, exc.message, exc.hint)
+    key = (
+        f"API key from ${backend.key_env}"
+        if backend.has_key
+        else f"no API key (${backend.key_env} is not set)"
+    )
+    return Check(
+        "openai", True, f"reachable at {backend.base_url}, model {backend.model!r} served; {key}"
+    )
