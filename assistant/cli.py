@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 import typer
 
 from assistant.errors import AssistantError, ExitCode
+from assistant.readers import SUPPORTED
 from assistant.render import AnswerStream, err, hit_line, report_answer
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def ingest(
     paths: Annotated[
         list[Path] | None,
         typer.Argument(
-            help="Listing .txt, .jsonl, .json, .bib, .csv or .tsv files, or folders; "
+            help=f"Listing {SUPPORTED} files, or folders; "
             "default: bundled data/."
         ),
     ] = None,
@@ -227,7 +228,7 @@ def ingest(
                 )
             raise CorpusError(
                 "No abstracts could be read from the given paths.",
-                hint="Pass listing .txt, .jsonl, .json, .bib, .csv or .tsv files, "
+                hint=f"Pass listing {SUPPORTED} files, "
                 "or folders holding them.",
             )
         print(

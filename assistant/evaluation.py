@@ -234,7 +234,7 @@ def evaluate_questions(
 ) -> QuestionReport:
     """Retrieval recall and abstention on a question set; with a backend, answers too."""
     from assistant.abstention import assess
-    from assistant.corpus import normalize_title
+    from assistant.readers.identifier import normalize_title
 
     questions = read_questions(path)
     answerer = pipeline.answerer(backend) if backend is not None else None

@@ -15,17 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from assistant.chunking import Chunk, ChunkSpec, chunk_papers
-from assistant.corpus import (
-    LISTING_SUFFIXES,
-    LoadReport,
-    Paper,
-    Problem,
-    expand_paths,
-    iter_papers,
-)
+from assistant.domain import LoadReport, Paper, Problem
 from assistant.embedder import Embedder
 from assistant.filters import facet_rows, filter_metadata
 from assistant.lexical import LexicalIndex
+from assistant.readers import expand_paths, format_of, iter_papers
 from assistant.store import Store, StoredPaper, chunk_id
 
 # Papers per embed-and-write step: big enough for efficient batches, small
@@ -260,12 +254,13 @@ def estimate_entries(paths: Iterable[Path]) -> int:
     paths = list(paths)
     total = 0
     for path in expand_paths(paths, LoadReport()):
-        suffix = path.suffix.lower()
+        fmt = format_of(path)
+        entries = fmt.entries if fmt else "lines"
         try:
             with path.open("rb") as handle:
-                if suffix == ".bib":
+                if entries == "at signs":
                     total += sum(line.lstrip().startswith(b"@") for line in handle)
-                elif suffix in LISTING_SUFFIXES:
+                elif entries == "line pairs":
                     total += sum(1 for line in handle if line.strip()) // 2
                 else:
                     total += sum(

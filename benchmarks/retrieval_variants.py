@@ -55,8 +55,8 @@ def textbook(corpus: Path, queries: dict[str, str]) -> tuple[dict[str, list[str]
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from assistant.corpus import load_abstracts
     from assistant.embedder import minilm_path
+    from assistant.readers import load_abstracts
 
     papers, _ = load_abstracts([corpus])
     docs = [

@@ -40,7 +40,7 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"
 import numpy as np
 
 from assistant.chunking import Chunk
-from assistant.corpus import Paper
+from assistant.domain import Paper
 from assistant.ingest import chunk_metadata
 from assistant.lexical import LexicalIndex
 from assistant.offline import enforce_offline

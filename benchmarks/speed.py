@@ -68,7 +68,7 @@ def this_script(*args: str) -> tuple[float, float, str]:
 
 
 def texts_of(path: Path) -> list[tuple[str, str, str]]:
-    from assistant.corpus import load_abstracts
+    from assistant.readers import load_abstracts
 
     papers, _ = load_abstracts([path])
     return [(p.paper_id, p.title, p.abstract) for p in papers]

@@ -21,8 +21,11 @@ from typer.testing import CliRunner
 
 from assistant.chunking import ChunkSpec, chunk_papers
 from assistant.cli import app
-from assistant.corpus import MAX_LINE_CHARS, LoadReport, Paper, load_abstracts, parse_jsonl
+from assistant.domain import LoadReport, Paper
 from assistant.embedder import MiniLMEmbedder
+from assistant.readers import load_abstracts
+from assistant.readers.jsonl import parse_jsonl
+from assistant.readers.text import MAX_LINE_CHARS
 from tests.conftest import DATA, run_cli
 
 LONG = "An abstract long enough to read as one, about nothing in particular at all. " * 4

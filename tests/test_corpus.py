@@ -9,7 +9,11 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from assistant.corpus import LoadReport, load_abstracts, parse_jsonl, parse_listing, title_id
+from assistant.domain import LoadReport
+from assistant.readers import load_abstracts
+from assistant.readers.identifier import title_id
+from assistant.readers.jsonl import parse_jsonl
+from assistant.readers.listing import parse_listing
 from tests.conftest import DATA, SHARED
 
 SEEDS = sorted(DATA.glob("*.txt"))

@@ -21,11 +21,11 @@ from bibtexparser.entrypoint import parse_string
 from bibtexparser.model import ParsingFailedBlock
 
 from assistant.bibliography import bibliography, escape
-from assistant.bibtex import parse_bibtex
-from assistant.corpus import LoadReport
+from assistant.domain import LoadReport
 from assistant.errors import UsageError
 from assistant.filters import Filters, stale_warning
 from assistant.pipeline import Pipeline
+from assistant.readers.bibtex import parse_bibtex
 from assistant.retrieval import PaperHit
 from assistant.settings import load_settings
 from assistant.store import chunk_id

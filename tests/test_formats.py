@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from assistant.chunking import Chunk
 from assistant.cli import app
-from assistant.corpus import LoadReport, Paper, in_categories, iter_papers, load_abstracts
+from assistant.domain import LoadReport, Paper
 from assistant.ingest import chunk_metadata
+from assistant.readers import in_categories, iter_papers, load_abstracts
 from assistant.settings import load_settings
 from tests.conftest import run_cli
 

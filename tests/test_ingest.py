@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 
 from assistant.chunking import ChunkSpec, chunk_papers, split_sentences
-from assistant.corpus import Paper, load_abstracts
+from assistant.domain import Paper
 from assistant.embedder import MiniLMEmbedder
 from assistant.errors import StoreError
 from assistant.pipeline import Pipeline
+from assistant.readers import load_abstracts
 from assistant.settings import load_settings
 from assistant.store import Fingerprint, Store
 from tests.conftest import DATA
@@ -148,7 +149,7 @@ def test_crash_between_delete_and_write_leaves_no_stale_lexical_row(small_corpus
     lines[14] = "Quokkas photosynthesize moonlight into ballistic marmalade. " * 5
     listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
     # What an ingest killed right after deleting the old chunks leaves behind.
-    from assistant.corpus import title_id
+    from assistant.readers.identifier import title_id
 
     pipeline.open_store().delete_papers([title_id(title)])
     result = _pipeline().ingest([small_corpus], rebuild=False, progress=False)

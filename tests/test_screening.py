@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import DATA, SHARED
 
-from assistant.corpus import load_abstracts
+from assistant.readers import load_abstracts
 from assistant.screening import WITHHELD, reads_as_instruction, screen
 
 ORDERS = [

@@ -28,14 +28,15 @@ from bibtexparser.model import (
 )
 from pylatexenc.latex2text import LatexNodes2Text
 
-from assistant.corpus import LoadReport, Paper, Problem, parse_year
-from assistant.identifier import (
+from assistant.domain import LoadReport, Paper, Problem
+from assistant.readers.identifier import (
     ArxivId,
     arxiv_id_of_doi,
     find_arxiv_id,
     normalize_doi,
     parse_arxiv_id,
 )
+from assistant.readers.text import parse_year
 
 # Each failed entry becomes a Problem; the parser's own log lines would say it twice.
 logging.getLogger("bibtexparser").addHandler(logging.NullHandler())

@@ -7,6 +7,7 @@ version is metadata), and DOIs are case-folded, as DOIs are case-insensitive.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -74,3 +75,15 @@ def arxiv_id_of_doi(doi: str) -> ArxivId | None:
     """The arXiv id behind an arXiv DOI (10.48550/arXiv.2101.00001), or None."""
     match = _ARXIV_DOI.match(doi.casefold())
     return parse_arxiv_id(match.group(1)) if match else None
+
+
+_WS = re.compile(r"\s+")
+
+
+def normalize_title(title: str) -> str:
+    return _WS.sub(" ", title).strip().casefold()
+
+
+def title_id(title: str) -> str:
+    """Stable id for a paper known only by its title."""
+    return "t:" + hashlib.sha1(normalize_title(title).encode("utf-8")).hexdigest()[:16]

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from assistant.corpus import LoadReport, Paper, Problem, parse_year, title_id
-from assistant.identifier import arxiv_id_of_doi, normalize_doi
+from assistant.domain import LoadReport, Paper, Problem
+from assistant.readers.identifier import arxiv_id_of_doi, normalize_doi, title_id
+from assistant.readers.text import parse_year
 
 # Accepted header names for each field, in order of preference.
 COLUMNS: dict[str, tuple[str, ...]] = {
