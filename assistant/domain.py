@@ -9,6 +9,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from assistant.answering.abstention import Assessment
+
+Abstention = Literal["retrieval", "model"]
+
+# What the assistant answers when the abstracts do not answer the question; the
+# prompts ask the model for the same words ({decline} in prompts/).
+DECLINE = "The abstracts do not say."
 
 
 @dataclass(frozen=True)
@@ -72,3 +82,104 @@ class LoadReport:
     problems: list[Problem] = field(default_factory=list)
     # Entries read but left out by a category filter (not counted in `entries`).
     filtered: int = 0
+
+
+@dataclass(frozen=True)
+class PaperHit:
+    """A retrieved paper and why: its best-matching chunk and that chunk's similarity."""
+
+    paper_id: str
+    title: str
+    score: float
+    abstract: str
+    source_files: tuple[str, ...]
+    dates: tuple[str, ...]
+    external_id: str | None
+    authors: tuple[str, ...]
+    best_chunk: str
+    # The signals behind `score`: cosine similarity of the best chunk (None if
+    # the paper was not among the dense candidates) and BM25 (None if no term matched).
+    dense: float | None = None
+    lexical: float | None = None
+    # Bibliographic metadata, when the source gave it (for Sources and BibTeX).
+    year: int | None = None
+    venue: str | None = None
+    doi: str | None = None
+    bibtex_key: str | None = None
+    categories: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "score": round(self.score, 4),
+            "dense": None if self.dense is None else round(self.dense, 4),
+            "lexical": None if self.lexical is None else round(self.lexical, 4),
+            "source_files": list(self.source_files),
+            "dates": list(self.dates),
+            "external_id": self.external_id,
+            "authors": list(self.authors),
+            "year": self.year,
+            "venue": self.venue,
+            "doi": self.doi,
+            "bibtex_key": self.bibtex_key,
+            "categories": list(self.categories),
+        }
+
+
+@dataclass(frozen=True)
+class Source:
+    number: int
+    hit: PaperHit
+
+    def as_json(self) -> dict[str, Any]:
+        return {"number": self.number, **self.hit.as_json()}
+
+
+@dataclass
+class Answer:
+    question: str
+    search_query: str
+    backend: str
+    model: str
+    text: str = ""
+    abstention: Abstention | None = None
+    abstention_detail: str | None = None
+    sources: list[Source] = field(default_factory=list)
+    retrieved: list[PaperHit] = field(default_factory=list)
+    dropped_citations: list[int] = field(default_factory=list)
+    # Sentences kept from the model because they read as instructions, by abstract number.
+    withheld: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    incomplete: bool = False
+    interrupted: bool = False
+    error: str | None = None
+    error_hint: str | None = None
+    assessment: Assessment | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def answered(self) -> bool:
+        return self.abstention is None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "search_query": self.search_query,
+            "answer": self.text,
+            "answered": self.answered,
+            "abstention": self.abstention,
+            "abstention_detail": self.abstention_detail,
+            "backend": self.backend,
+            "model": self.model,
+            "sources": [s.as_json() for s in self.sources],
+            "retrieved": [h.as_json() for h in self.retrieved],
+            "dropped_citations": self.dropped_citations,
+            "withheld": [
+                {"number": n, "paper_id": self.retrieved[n - 1].paper_id, "sentences": list(s)}
+                for n, s in sorted(self.withheld.items())
+            ],
+            "support": self.assessment.as_json() if self.assessment else None,
+            "incomplete": self.incomplete,
+            "error": self.error,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }

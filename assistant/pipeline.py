@@ -8,20 +8,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.chunking import ChunkSpec
+from assistant.index import open_index
+from assistant.index.base import Index, lexical_path
+from assistant.index.chunking import ChunkSpec
+from assistant.index.store import Fingerprint, Store
 from assistant.settings import Settings
-from assistant.store import Fingerprint, Store
 
 if TYPE_CHECKING:
-    from assistant.answer import Answerer
+    from assistant.answering.chain import Answerer
+    from assistant.answering.prompts import PromptSet
     from assistant.backends import Backend
-    from assistant.chroma_server import ServerStore
-    from assistant.embedder import MiniLMEmbedder
-    from assistant.filters import Filters
-    from assistant.ingest import IngestResult
-    from assistant.lexical import LexicalIndex
-    from assistant.prompts import PromptSet
-    from assistant.retrieval import Retriever
+    from assistant.embedding.embedder import MiniLMEmbedder
+    from assistant.index.ingest import IngestResult
+    from assistant.index.lexical import LexicalIndex
+    from assistant.retrieval.filters import Filters
+    from assistant.retrieval.retriever import Retriever
 
 
 class Pipeline:
@@ -34,7 +35,7 @@ class Pipeline:
 
     @cached_property
     def embedder(self) -> MiniLMEmbedder:
-        from assistant.embedder import MiniLMEmbedder
+        from assistant.embedding.embedder import MiniLMEmbedder
 
         return MiniLMEmbedder(
             batch_size=self.settings.embed_batch_size,
@@ -46,20 +47,13 @@ class Pipeline:
     def fingerprint(self) -> Fingerprint:
         return Fingerprint(self.embedder.fingerprint, self.chunk_spec.describe())
 
-    def open_store(self, *, create: bool = False, rebuild: bool = False) -> Store:
-        if self.settings.store_url:
-            from assistant.chroma_server import ServerStore
+    @cached_property
+    def index(self) -> Index:
+        """The local store or the Chroma server, with this home's BM25 index."""
+        return open_index(self.settings)
 
-            return ServerStore.connect(
-                self.settings, self.fingerprint, create=create, rebuild=rebuild
-            )
-        return Store.open(
-            self.settings.store_dir,
-            self.settings.collection,
-            self.fingerprint,
-            create=create,
-            rebuild=rebuild,
-        )
+    def open_store(self, *, create: bool = False, rebuild: bool = False) -> Store:
+        return self.index.open_store(self.fingerprint, create=create, rebuild=rebuild)
 
     @cached_property
     def store(self) -> Store:
@@ -68,20 +62,20 @@ class Pipeline:
     @property
     def store_location(self) -> str:
         """The Chroma server's URL, or the local store folder."""
-        return self.settings.store_url or str(self.settings.store_dir)
+        return self.index.location
 
     @property
     def lexical_path(self) -> Path:
-        return self.settings.store_dir / f"lexical-{self.settings.collection}.sqlite3"
+        return lexical_path(self.settings)
 
     def open_lexical(self) -> LexicalIndex:
-        from assistant.lexical import LexicalIndex
+        from assistant.index.lexical import LexicalIndex
 
         return LexicalIndex(self.lexical_path)
 
     @cached_property
     def retriever(self) -> Retriever:
-        from assistant.retrieval import Fusion, Retriever
+        from assistant.retrieval.retriever import Fusion, Retriever
 
         fusion = Fusion(
             self.settings.retrieval_mode, self.settings.dense_weight, self.settings.fusion_pool
@@ -96,22 +90,11 @@ class Pipeline:
 
     def reading_lexical(self) -> LexicalIndex:
         """The BM25 index for searching: it must exist, and hold rows if the vectors do."""
-        from assistant.chroma_server import ServerStore, refresh_lexical
-        from assistant.lexical import LexicalIndex
-        from assistant.locking import ingest_running
-
-        store = self.store
-        if isinstance(store, ServerStore):
-            refresh_lexical(store, self.lexical_path)
-        lexical = LexicalIndex.for_reading(self.lexical_path)
-        lexical.require_rows(
-            self.store.chunk_count(), lambda: ingest_running(self.settings.store_dir)
-        )
-        return lexical
+        return self.index.reading_lexical(self.store)
 
     @cached_property
     def prompts(self) -> PromptSet:
-        from assistant.prompts import PromptSet
+        from assistant.answering.prompts import PromptSet
 
         return PromptSet.load()
 
@@ -120,14 +103,16 @@ class Pipeline:
 
         return make_backend(name or self.settings.backend, self.settings, self.embedder, model)
 
-    def answerer(self, backend: Backend, filters: Filters | None = None) -> Answerer:
-        from assistant.answer import Answerer
+    def answerer(
+        self, backend: Backend, filters: Filters | None = None, *, top_k: int | None = None
+    ) -> Answerer:
+        from assistant.answering.chain import Answerer
 
         return Answerer(
             self.retriever,
             backend,
             self.prompts,
-            top_k=self.settings.top_k,
+            top_k=top_k or self.settings.top_k,
             min_support=self.settings.min_support,
             filters=filters,
         )
@@ -148,21 +133,16 @@ class Pipeline:
         Raises:
             IngestLockedError: another ingest is writing to the same store.
         """
-        from assistant.locking import ingest_lock
+        from assistant.index.locking import ingest_lock
 
         # Taken before anything heavy is imported, so a second ingest is refused
         # at once, and before the store is opened, so a --rebuild never drops the
         # collection under another ingest's feet.
         with ingest_lock(self.settings.store_dir):
-            from assistant.chroma_server import ServerStore, record_revision
-            from assistant.ingest import ingest
-            from assistant.lexical import LexicalIndex
+            from assistant.index.ingest import ingest
 
             store = self.open_store(create=True, rebuild=rebuild)
-            lexical = LexicalIndex.emptied(self.lexical_path) if rebuild else self.open_lexical()
-            if isinstance(store, ServerStore) and not rebuild:
-                lexical.close()
-                lexical = self._current_lexical_copy(store)
+            lexical = self.index.writing_lexical(store, rebuild=rebuild)
             try:
                 result = ingest(
                     paths,
@@ -174,20 +154,7 @@ class Pipeline:
                     limit=limit,
                     categories=categories,
                 )
-                if isinstance(store, ServerStore) and (result.changed or rebuild):
-                    record_revision(self.lexical_path, store.renew_revision())
+                self.index.ingested(store, changed=result.changed, rebuild=rebuild)
                 return result
             finally:
                 lexical.close()
-
-    def _current_lexical_copy(self, store: ServerStore) -> LexicalIndex:
-        """This client's BM25 copy, first brought up to the server's papers.
-
-        Without that, an ingest here would mark a copy that lacks other
-        clients' papers as current.
-        """
-        from assistant.chroma_server import copy_lexical, lexical_is_current
-
-        if lexical_is_current(store, self.lexical_path):
-            return self.open_lexical()
-        return copy_lexical(store, self.lexical_path)

@@ -8,18 +8,19 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from assistant.backends import BackendName
+from assistant.backends.llamacpp import LlamaCppSettings
+from assistant.backends.ollama import OllamaSettings
+from assistant.backends.openai import OpenAISettings
 from assistant.errors import ConfigError
 
-BackendName = Literal["auto", "ollama", "llamacpp", "openai", "none"]
-
-DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -35,19 +36,6 @@ def config_path() -> Path:
         return Path(explicit).expanduser()
     home = os.environ.get("ASSISTANT_HOME")
     return (Path(home).expanduser() if home else default_home()) / "config.toml"
-
-
-def normalize_host(host: str) -> str:
-    """Accept Ollama's own forms ("0.0.0.0", "host:port", full URL) and return a URL."""
-    host = host.strip().rstrip("/")
-    if "://" not in host:
-        host = "http://" + host
-    scheme, rest = host.split("://", 1)
-    if ":" not in rest.rsplit("]", 1)[-1]:
-        rest += ":11434"
-    if rest.startswith("0.0.0.0"):
-        rest = "127.0.0.1" + rest[len("0.0.0.0") :]
-    return f"{scheme}://{rest}"
 
 
 class _TomlSource(PydanticBaseSettingsSource):
@@ -73,10 +61,8 @@ class _TomlSource(PydanticBaseSettingsSource):
         return {k: v for k, v in self.values.items() if k in self.settings_cls.model_fields}
 
 
-class Settings(BaseSettings):
-    """Everything the pipeline needs; built once and passed explicitly."""
-
-    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore", frozen=True)
+class _Core(BaseModel):
+    """Where the data lives and which backend answers."""
 
     home: Path = Field(
         default_factory=default_home,
@@ -100,39 +86,11 @@ class Settings(BaseSettings):
         "ollama, llamacpp, openai (an OpenAI-compatible server), "
         "or none (extractive answer, no LLM).",
     )
-    ollama_host: str = Field(
-        DEFAULT_OLLAMA_HOST,
-        validation_alias=AliasChoices("ASSISTANT_OLLAMA_HOST", "OLLAMA_HOST", "ollama_host"),
-        description="URL of the Ollama server (also read from OLLAMA_HOST).",
-    )
-    ollama_model: str = Field("llama3.2", description="Model the Ollama backend asks for.")
-    openai_base_url: str = Field(
-        "http://127.0.0.1:8000/v1",
-        description="Base URL of the OpenAI-compatible server (vLLM, llama-server, "
-        "LM Studio) for the openai backend, usually ending in /v1.",
-    )
-    openai_model: str = Field(
-        "",
-        description="Model the openai backend asks for; empty means the one model "
-        "the server serves.",
-    )
-    openai_api_key_env: str = Field(
-        "OPENAI_API_KEY",
-        description="Name of the environment variable holding the openai backend's "
-        "API key (the key is never stored here); unset or empty sends no key.",
-    )
-    llamacpp_model_path: Path | None = Field(
-        None, description="GGUF file for the llamacpp backend; empty means the bundled gemma3-270m."
-    )
-    llamacpp_threads: int = Field(0, description="CPU threads for llama.cpp; 0 means all cores.")
-    llamacpp_context_tokens: int = Field(4096, description="llama.cpp context window.")
-    llamacpp_max_abstracts: int = Field(
-        3,
-        ge=1,
-        le=50,
-        description="Abstracts (of the top_k retrieved) given to the llamacpp model: the "
-        "bundled 270M model cites the right paper more often from fewer.",
-    )
+
+
+class _Tuning(BaseModel):
+    """Timeouts, retrieval, chunking, embedding, abstention and generation."""
+
     connect_timeout_s: float = Field(
         3.0, description="Seconds to wait for the LLM server to accept a connection."
     )
@@ -186,18 +144,15 @@ class Settings(BaseSettings):
     max_answer_tokens: int = Field(400, ge=16, description="Longest answer the LLM may write.")
     temperature: float = Field(0.1, ge=0.0, le=2.0, description="LLM sampling temperature.")
 
-    @field_validator("ollama_host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        return normalize_host(value)
 
-    @field_validator("openai_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:8000/v1")
-        return value
+# Each backend declares its own settings in its module (a pydantic mixin); they
+# join the one settings object here, as flat fields. Pydantic lists fields from
+# the last base to the first: core, then each backend's, then the tuning knobs,
+# which is the order `config show` prints them in.
+class Settings(BaseSettings, _Tuning, LlamaCppSettings, OpenAISettings, OllamaSettings, _Core):
+    """Everything the pipeline needs; built once and passed explicitly."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore", frozen=True)
 
     @field_validator("store_url")
     @classmethod
@@ -214,18 +169,6 @@ class Settings(BaseSettings):
             raise ValueError(
                 "must be the name of an environment variable (letters, digits, _), "
                 "not the token itself"
-            )
-        return value
-
-    @field_validator("openai_api_key_env")
-    @classmethod
-    def _key_env(cls, value: str) -> str:
-        # Catches a key pasted here by mistake (keys hold '-' and the like) before
-        # `config show` prints it; the error message does not echo the value.
-        if not _ENV_NAME.fullmatch(value):
-            raise ValueError(
-                "must be the name of an environment variable (letters, digits, _), "
-                "not the key itself"
             )
         return value
 
@@ -273,7 +216,7 @@ def describe_sources(settings: Settings, flags: dict[str, Any]) -> list[tuple[st
     """(name, value, where it came from) for every setting, for `config show`."""
     toml = _TomlSource(Settings).values
     rows: list[tuple[str, str, str]] = []
-    for name, field in Settings.model_fields.items():
+    for name in Settings.model_fields:
         env_names = [f"ASSISTANT_{name.upper()}"]
         if name == "ollama_host":
             env_names.append("OLLAMA_HOST")
@@ -289,5 +232,4 @@ def describe_sources(settings: Settings, flags: dict[str, Any]) -> list[tuple[st
         else:
             origin = "default"
         rows.append((name, str(getattr(settings, name)), origin))
-        del field
     return rows

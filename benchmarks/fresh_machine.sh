@@ -20,6 +20,10 @@ mkdir -p "$HOME" "$PIP_CACHE_DIR"
 unset ASSISTANT_HOME ASSISTANT_CONFIG XDG_DATA_HOME XDG_CACHE_HOME XDG_CONFIG_HOME VIRTUAL_ENV
 
 git clone --quiet "$repo" "$work/clone"
+# As in CI: the shared material (seeds, benchmarks, eval sets) beside the clone.
+if [ -d "$repo/../shared" ]; then
+    ln -s "$(cd "$repo/../shared" && pwd)" "$work/shared"
+fi
 cd "$work/clone" || exit 2
 commit=$(git rev-parse --short HEAD)
 

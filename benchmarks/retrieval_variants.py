@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_beir(folder: Path, split: str) -> tuple[Path, dict[str, str], dict[str, dict[str, float]]]:
-    from assistant.evaluation import read_qrels, read_queries
+    from assistant.evaluation.evaluate import read_qrels, read_queries
 
     qrels = read_qrels(folder / f"qrels_{split}.tsv")
     queries = read_queries(folder / f"queries_{split}.jsonl")
@@ -34,7 +34,7 @@ def load_beir(folder: Path, split: str) -> tuple[Path, dict[str, str], dict[str,
 
 
 def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, float]]) -> dict[str, float]:
-    from assistant.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+    from assistant.evaluation.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 
     def mean(f: Callable[[list[str], dict[str, float]], float]) -> float:
         return statistics.fmean(f(runs[q], qrels[q]) for q in runs)
@@ -55,7 +55,7 @@ def textbook(corpus: Path, queries: dict[str, str]) -> tuple[dict[str, list[str]
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from assistant.embedder import minilm_path
+    from assistant.embedding.embedder import minilm_path
     from assistant.readers import load_abstracts
 
     papers, _ = load_abstracts([corpus])
@@ -93,7 +93,7 @@ def main() -> None:
     os.environ.setdefault("ASSISTANT_HOME", tempfile.mkdtemp(prefix="assistant-variants-"))
 
     from assistant.pipeline import Pipeline
-    from assistant.retrieval import fuse
+    from assistant.retrieval.retriever import fuse
     from assistant.settings import load_settings
 
     corpus, queries, qrels = load_beir(args.bench, args.split)
@@ -187,7 +187,7 @@ def main() -> None:
         t0 = time.perf_counter()
         retriever.search(text, 10)
         latencies.append(time.perf_counter() - t0)
-    from assistant.metrics import percentile
+    from assistant.evaluation.metrics import percentile
 
     cores = os.cpu_count()
     print(f"\nmachine: {platform.machine()}, {cores} cores; {len(queries)} queries ({args.split})")

@@ -4,7 +4,7 @@ Usage: nice -n 19 python benchmarks/scaling.py [--sizes 10000,100000,1000000] [-
        [--keep] [--embed-rate 30] [--json FILE]
 
 Grows one persistent Chroma collection (same client settings and collection configuration
-as assistant/store.py) and one FTS5 BM25 table (assistant.lexical's schema) through each
+as assistant/store.py) and one FTS5 BM25 table (assistant.index.lexical's schema) through each
 size in turn, so a larger size only adds the chunks it lacks. At each size it measures,
 each in a new process of its own (this script runs itself with --child): insert rate,
 disk (du), peak RSS, the first query after opening the store, warm query latency, HNSW
@@ -39,12 +39,12 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"
 
 import numpy as np
 
-from assistant.chunking import Chunk
 from assistant.domain import Paper
-from assistant.ingest import chunk_metadata
-from assistant.lexical import LexicalIndex
+from assistant.index.chunking import Chunk
+from assistant.index.ingest import chunk_metadata
+from assistant.index.lexical import LexicalIndex
+from assistant.index.store import Fingerprint, chunk_id
 from assistant.offline import enforce_offline
-from assistant.store import Fingerprint, chunk_id
 
 DIM = 384
 # Chunks per write: Store.add_chunks writes batches of 1000; one block is one write.
@@ -756,7 +756,7 @@ def render(report: dict[str, Any]) -> str:
         f"(`{{'hnsw': {{'space': 'cosine'}}}}`, giving {report['hnsw']}); writes of "
         f"{BLOCK} chunks with `upsert`, documents and the metadata keys of "
         f"`ingest.chunk_metadata` for an arXiv record ({report['metadata_keys']}). "
-        f"BM25: `assistant.lexical`'s FTS5 table, "
+        f"BM25: `assistant.index.lexical`'s FTS5 table, "
         f"one row per paper, filled with plain INSERTs; `LexicalIndex.upsert` (what ingest "
         f"calls) timed on one {PAPERS_PER_STEP}-paper step at each size.",
         "",

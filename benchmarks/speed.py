@@ -82,7 +82,7 @@ def child_textbook(path: Path) -> None:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from assistant.embedder import minilm_path
+    from assistant.embedding.embedder import minilm_path
 
     docs = [Document(text=a, metadata={"title": t}, doc_id=i) for i, t, a in texts_of(path)]
     client = chromadb.PersistentClient(
@@ -102,7 +102,7 @@ def child_raw(path: Path) -> None:
     """sentence-transformers encoding the same texts, batch 64: the fp32 ceiling."""
     from sentence_transformers import SentenceTransformer
 
-    from assistant.embedder import minilm_path
+    from assistant.embedding.embedder import minilm_path
 
     texts = [f"{t}\n{a}" for _, t, a in texts_of(path)]
     model = SentenceTransformer(str(minilm_path()), device="cpu", local_files_only=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -81,6 +82,12 @@ def small_corpus(tmp_path: Path) -> Path:
     # Header (12 lines) and the first six papers, blank-line layout.
     (folder / "listing.txt").write_text("\n".join(lines[:36]) + "\n", encoding="utf-8")
     return folder
+
+
+def default_sigint() -> None:
+    """For a child that must see Ctrl-C: a shell's background job (`pytest ... &`)
+    starts with SIGINT ignored, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_env(**extra: str) -> dict[str, str]:

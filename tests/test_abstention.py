@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.abstention import assess, name_like, support_score
-from assistant.lexical import LexicalIndex, query_terms
-from assistant.retrieval import PaperHit, fuse
+from assistant.answering.abstention import assess, name_like, support_score
+from assistant.domain import PaperHit
+from assistant.index.lexical import LexicalIndex, query_terms
+from assistant.retrieval.retriever import fuse
 
 
 def _index(tmp_path: Path) -> LexicalIndex:

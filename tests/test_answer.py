@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from assistant.backends import AnswerRequest, make_backend
-from assistant.cli import app
+from assistant.cli.app import app
 from assistant.pipeline import Pipeline
 from assistant.settings import load_settings
 from tests.conftest import ROOT

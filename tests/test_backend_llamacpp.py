@@ -9,6 +9,7 @@ and reports it is the real one. The successful path runs the real build."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,14 @@ def crashing_llama(tmp_path: Path) -> str:
 @pytest.fixture
 def models_dir(isolated_home: Path) -> Path:
     return isolated_home / "models"
+
+
+@pytest.fixture
+def unprobed_index(copy_of_bundled_index: Path) -> Path:
+    """A copy of the bundled index whose home remembers no probe (an earlier test's
+    ask may have left one in the shared index)."""
+    shutil.rmtree(copy_of_bundled_index / "models" / "probed", ignore_errors=True)
+    return copy_of_bundled_index
 
 
 def test_probe_of_the_real_build_generates_a_token(models_dir: Path) -> None:
@@ -84,7 +93,7 @@ def test_doctor_runs_the_real_build(bundled_home: Path) -> None:
 
 
 def test_ask_with_a_crashing_build_exits_4_with_a_message(
-    copy_of_bundled_index: Path, crashing_llama: str
+    unprobed_index: Path, crashing_llama: str
 ) -> None:
     result = run_cli("ask", QUESTION, "--backend", "llamacpp", PYTHONPATH=crashing_llama)
     assert result.returncode == 4, result.stderr
@@ -93,20 +102,18 @@ def test_ask_with_a_crashing_build_exits_4_with_a_message(
     assert f"Hint: Rebuild it for this machine: {reinstall_command()}" in result.stderr
     assert "Traceback" not in result.stderr
     # Nothing remembered: the next ask tries again rather than loading a crashing build.
-    assert not list((copy_of_bundled_index / "models" / "probed").glob("*"))
+    assert not list((unprobed_index / "models" / "probed").glob("*"))
 
 
-def test_the_first_ask_probes_once_and_remembers(
-    copy_of_bundled_index: Path, crashing_llama: str
-) -> None:
+def test_the_first_ask_probes_once_and_remembers(unprobed_index: Path, crashing_llama: str) -> None:
     first = run_cli("ask", QUESTION, "--backend", "llamacpp")
     assert first.returncode == 0, first.stderr
-    markers = list((copy_of_bundled_index / "models" / "probed").glob("llamacpp-*"))
+    markers = list((unprobed_index / "models" / "probed").glob("llamacpp-*"))
     assert len(markers) == 1
     stamp = markers[0].stat().st_mtime_ns
     again = run_cli("ask", QUESTION, "--backend", "llamacpp")
     assert again.returncode == 0, again.stderr
-    assert list((copy_of_bundled_index / "models" / "probed").glob("llamacpp-*")) == markers
+    assert list((unprobed_index / "models" / "probed").glob("llamacpp-*")) == markers
     assert markers[0].stat().st_mtime_ns == stamp  # not probed again
     # Another library is another build: its marker differs, so it is probed, and refused.
     other = run_cli("ask", QUESTION, "--backend", "llamacpp", PYTHONPATH=crashing_llama)

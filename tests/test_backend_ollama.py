@@ -19,7 +19,7 @@ from conftest import closed_port, run_cli
 from ollama_server import FakeOllama
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from assistant.cli.app import app
 
 QUESTION = "What are neural differential equations?"
 MODEL = "llama3.2"
@@ -365,3 +365,18 @@ def test_doctor_with_auto_says_ollama_is_not_used_when_it_is_down(
         "auto will answer with llamacpp"
     ) in lines
     assert any(line.startswith("[ok  ] llamacpp: ") for line in lines)
+
+
+def test_a_connection_error_raised_while_handling_ctrl_c_counts_as_ctrl_c() -> None:
+    """httpx closing a stream on the way out of Ctrl-C can raise "peer closed
+    connection"; that is still the user's interrupt (exit 130), not a backend fault."""
+    from assistant.backends import interrupted
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ConnectionError("peer closed connection") from None
+    except ConnectionError as exc:
+        assert interrupted(exc)
+    assert not interrupted(ConnectionError("peer closed connection"))

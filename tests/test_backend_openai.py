@@ -21,7 +21,7 @@ from openai_server import DEFAULT_MODEL, FakeOpenAI
 from test_backend_ollama import assert_sources, titles
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from assistant.cli.app import app
 
 QUESTION = "What are neural differential equations?"
 MODEL = DEFAULT_MODEL

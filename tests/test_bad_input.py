@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from assistant.chunking import ChunkSpec, chunk_papers
-from assistant.cli import app
+from assistant.cli.app import app
 from assistant.domain import LoadReport, Paper
-from assistant.embedder import MiniLMEmbedder
+from assistant.embedding.embedder import MiniLMEmbedder
+from assistant.index.chunking import ChunkSpec, chunk_papers
 from assistant.readers import load_abstracts
 from assistant.readers.jsonl import parse_jsonl
 from assistant.readers.text import MAX_LINE_CHARS

@@ -22,13 +22,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import cli_env, run_cli
+from conftest import cli_env, default_sigint, run_cli
 from typer.testing import CliRunner
 
-from assistant.answer import Answer
+from assistant.answering.chat import HELP, ChatSession, needs_context
 from assistant.backends import REGISTRY, AnswerRequest
-from assistant.chat import HELP, ChatSession, needs_context
-from assistant.cli import app
+from assistant.cli.app import app
+from assistant.domain import Answer
 from assistant.errors import BackendFailedError
 from assistant.pipeline import Pipeline
 from assistant.settings import load_settings
@@ -112,6 +112,7 @@ def test_ctrl_c_while_waiting_for_input_keeps_the_session(bundled_home: Path) ->
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(),
+        preexec_fn=default_sigint,
     )
     try:
         assert proc.stderr is not None and proc.stdin is not None
@@ -159,7 +160,13 @@ class Terminal:
         self.master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
         self.proc = subprocess.Popen(
-            args, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+            args,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            start_new_session=True,
+            preexec_fn=default_sigint,
         )
         os.close(slave)
         self.output = b""
@@ -442,7 +449,7 @@ def test_repl_survives_ctrl_c_before_the_answer_streams(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Ctrl-C while the follow-up is being rewritten drops that question, not the session."""
-    from assistant.repl import run_chat
+    from assistant.cli.repl import run_chat
 
     backend = ScriptedBackend(
         [["Layer Normalization is introduced in [1]."], ["It removes batch dependence [1]."]],
@@ -470,7 +477,7 @@ def test_repl_ends_streamed_lines_before_what_follows(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """An LLM stream ends without a newline: the reason, Sources and notes start on a new line."""
-    from assistant.repl import run_chat
+    from assistant.cli.repl import run_chat
 
     backend = ScriptedBackend(
         [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from assistant.citations import CitationStream, resolve_citations
+from assistant.answering.citations import CitationStream, resolve_citations
 
 VALID = {1: "p1", 2: "p2", 3: "p3"}
 

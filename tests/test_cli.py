@@ -15,12 +15,12 @@ from typing import Any, get_args
 
 import pytest
 from click.testing import Result
-from conftest import cli_env, run_cli
+from conftest import cli_env, default_sigint, run_cli
 from ollama_server import FakeOllama
 from typer.testing import CliRunner
 
-from assistant import cli
-from assistant.cli import app
+from assistant.cli import app as cli
+from assistant.cli.app import app
 from assistant.settings import BackendName
 
 runner = CliRunner()
@@ -130,6 +130,7 @@ def test_ctrl_c_exits_130(bundled_home: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=cli_env(OLLAMA_HOST=server.url),
+        preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + 120
@@ -453,7 +454,7 @@ def test_doctor_checks_the_index_against_the_configured_encoder(
 
 _IMPORTS = """
 import json, sys
-from assistant.cli import main
+from assistant.cli.app import main
 sys.argv = ["assistant", *sys.argv[1:]]
 try:
     main()

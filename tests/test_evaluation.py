@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from assistant.cli.app import app
 from assistant.errors import CorpusError
-from assistant.evaluation import find_beir, read_qrels
-from assistant.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from assistant.evaluation.evaluate import find_beir, read_qrels
+from assistant.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tinybeir"
 runner = CliRunner()

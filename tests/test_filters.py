@@ -20,15 +20,14 @@ import pytest
 from bibtexparser.entrypoint import parse_string
 from bibtexparser.model import ParsingFailedBlock
 
-from assistant.bibliography import bibliography, escape
-from assistant.domain import LoadReport
+from assistant.cli.bibliography import bibliography, escape
+from assistant.domain import LoadReport, PaperHit
 from assistant.errors import UsageError
-from assistant.filters import Filters, stale_warning
+from assistant.index.store import chunk_id
 from assistant.pipeline import Pipeline
 from assistant.readers.bibtex import parse_bibtex
-from assistant.retrieval import PaperHit
+from assistant.retrieval.filters import Filters, stale_warning
 from assistant.settings import load_settings
-from assistant.store import chunk_id
 from tests.conftest import DATA, OFFLINE_ENV, ROOT, run_cli
 
 FIXTURES = ROOT / "tests" / "fixtures" / "filters"

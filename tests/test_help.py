@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from assistant.cli import app
+from assistant.cli.app import app
 
 HELP = Path(__file__).parent / "golden" / "help"
 runner = CliRunner()

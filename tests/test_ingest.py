@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from assistant.chunking import ChunkSpec, chunk_papers, split_sentences
 from assistant.domain import Paper
-from assistant.embedder import MiniLMEmbedder
+from assistant.embedding.embedder import MiniLMEmbedder
 from assistant.errors import StoreError
+from assistant.index.chunking import ChunkSpec, chunk_papers, split_sentences
+from assistant.index.store import Fingerprint, Store
 from assistant.pipeline import Pipeline
 from assistant.readers import load_abstracts
 from assistant.settings import load_settings
-from assistant.store import Fingerprint, Store
 from tests.conftest import DATA
 
 
@@ -162,11 +162,11 @@ def test_crash_between_delete_and_write_leaves_no_stale_lexical_row(small_corpus
 def test_streamed_steps_merge_a_paper_seen_again_in_a_later_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import assistant.ingest
+    import assistant.index.ingest
 
     # Two papers per step: the repeat of the first paper arrives steps later,
     # after it is stored, and must only add its file, not a second copy.
-    monkeypatch.setattr(assistant.ingest, "_PAPERS_PER_STEP", 2)
+    monkeypatch.setattr(assistant.index.ingest, "_PAPERS_PER_STEP", 2)
     lines = (DATA / "000_f182f684adaecd22.txt").read_text(encoding="utf-8").splitlines()
     pairs = [line for line in lines[10:] if line.strip()][:10]  # five papers
     folder = tmp_path / "two"

@@ -20,8 +20,8 @@ import pytest
 from conftest import ROOT, run_cli
 from ollama_server import FakeOllama
 
-from assistant.citations import defuse, resolve_citations
-from assistant.prompts import PromptSet, neutralize
+from assistant.answering.citations import defuse, resolve_citations
+from assistant.answering.prompts import PromptSet, neutralize
 
 CORPUS = ROOT / "tests" / "fixtures" / "injection"
 PAPERS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from assistant.lexical import ROWIDS, LexicalIndex
+from assistant.index.lexical import ROWIDS, LexicalIndex
 
 
 def rows(n: int, start: int = 0, word: str = "tide") -> list[tuple[str, str, str]]:

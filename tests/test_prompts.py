@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answering.prompts import PromptSet, Turn
 from assistant.errors import ConfigError
-from assistant.prompts import PromptSet, Turn
 from tests.conftest import ROOT
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embedder import MiniLMEmbedder, minilm_path
-from assistant.query_encoder import NumpyMiniLM, _erf
+from assistant.embedding.embedder import MiniLMEmbedder, minilm_path
+from assistant.embedding.query_encoder import NumpyMiniLM, _erf
 from tests.conftest import DATA
 
 QUESTIONS = [
@@ -54,7 +54,7 @@ def test_numpy_vectors_match_sentence_transformers(reference: object) -> None:
 def test_a_question_is_embedded_without_importing_torch() -> None:
     code = (
         "import sys\n"
-        "from assistant.embedder import MiniLMEmbedder\n"
+        "from assistant.embedding.embedder import MiniLMEmbedder\n"
         "v = MiniLMEmbedder().embed_query('graph neural networks')\n"
         "assert len(v) == 384\n"
         "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers')"
@@ -76,7 +76,7 @@ def test_small_batches_and_the_torch_path_agree() -> None:
 
 def test_onnx_graphs_match_sentence_transformers(reference: object, tmp_path: Path) -> None:
     """fp32: the same vectors (so one fingerprint); int8: close, and fingerprinted apart."""
-    from assistant.onnx_encoder import GRAPH_VERSION, OnnxMiniLM
+    from assistant.embedding.onnx_encoder import GRAPH_VERSION, OnnxMiniLM
 
     lines = (DATA / "001_0e3b8f3a0da38401.txt").read_text(encoding="utf-8").splitlines()
     # Mixed lengths in one batch exercise the padding mask.

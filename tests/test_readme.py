@@ -1,20 +1,22 @@
-"""The command examples in the README (and docs/) parse against the real CLI:
-every `assistant ...` line in a shell block names a real command, and its
-options and arguments are accepted, so documentation cannot drift from the
-code (as Datasette and Typer test theirs). Parsing does not run the command."""
+"""The examples in the README (and docs/) against the real code: every
+`assistant ...` line in a shell block names a real command whose options and
+arguments parse (without running it), and the README's Python example runs,
+so documentation cannot drift from the code (as Datasette and Typer test theirs)."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
-from conftest import ROOT
+from conftest import ROOT, cli_env
 
-from assistant.cli import app
+from assistant.cli.app import app
 
 _BLOCK = re.compile(r"```(?:sh|bash|console)\n(.*?)```", re.DOTALL)
 
@@ -59,3 +61,23 @@ def test_example_parses(doc: str, args: str) -> None:
         command.make_context(name, words)
     except Exception as exc:  # click's usage errors, from the copy of click Typer ships
         pytest.fail(f"{doc}: `assistant {args}` does not parse: {exc}")
+
+
+def test_the_python_example_runs(copy_of_bundled_index: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert len(blocks) == 1
+    code = blocks[0]
+    assert len(code.strip().splitlines()) <= 6
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=cli_env(ASSISTANT_HOME=str(copy_of_bundled_index)),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    titles, answer = done.stdout.splitlines()[:2]
+    assert "WaveMix" in titles
+    assert answer.startswith("Extractive answer (no language model)")

@@ -356,7 +356,7 @@ def test_search_and_ask_keep_working_while_an_ingest_writes(
 
 
 def test_a_reader_waits_for_the_access_lock_and_says_so(copy_of_bundled_index: Path) -> None:
-    from assistant.locking import store_access
+    from assistant.index.locking import store_access
 
     store = copy_of_bundled_index / "store"
     search = subprocess.Popen(

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
+    from assistant.answering.prompts import RenderedPrompt
     from assistant.diagnosis import Check
-    from assistant.embedder import Embedder
-    from assistant.prompts import RenderedPrompt
-    from assistant.retrieval import PaperHit
+    from assistant.domain import PaperHit
+    from assistant.embedding.embedder import Embedder
     from assistant.settings import Settings
 
 
@@ -45,6 +45,18 @@ class Backend(Protocol):
         """A short, whole completion (used to rewrite follow-up questions)."""
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether `exc` was raised while handling Ctrl-C: an HTTP client that closes its
+    stream on the way out of a KeyboardInterrupt can raise a connection error
+    instead (the server "closed" the connection it was reading)."""
+    seen: BaseException | None = exc.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False
+
+
 class BackendModule(Protocol):
     """What a backend module offers the registry: a factory and a health check."""
 
@@ -52,6 +64,10 @@ class BackendModule(Protocol):
 
     def diagnose(self, settings: Settings) -> Check: ...
 
+
+# The names `--backend` and the `backend` setting accept: `auto` and the registry's.
+# (A Literal, for typing and `--help`; tests/test_architecture.py holds it to REGISTRY.)
+BackendName = Literal["auto", "ollama", "llamacpp", "openai", "none"]
 
 # Name -> the module that implements the backend, imported only when chosen, so
 # that `--help` loads nothing and `none` never loads llama.cpp. A new backend is

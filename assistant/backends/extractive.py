@@ -6,10 +6,10 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from assistant.answering.citations import defuse
 from assistant.backends import AnswerRequest
-from assistant.chunking import split_sentences
-from assistant.citations import defuse
-from assistant.embedder import Embedder
+from assistant.embedding.embedder import Embedder
+from assistant.index.chunking import split_sentences
 
 if TYPE_CHECKING:
     from assistant.diagnosis import Check

@@ -5,13 +5,46 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from assistant.backends import AnswerRequest
+from pydantic import AliasChoices, BaseModel, Field, field_validator
+
+from assistant.backends import AnswerRequest, interrupted
 from assistant.errors import BackendFailedError, BackendUnavailableError, ModelMissingError
-from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.diagnosis import Check
-    from assistant.embedder import Embedder
+    from assistant.embedding.embedder import Embedder
+    from assistant.settings import Settings
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+def normalize_host(host: str) -> str:
+    """Accept Ollama's own forms ("0.0.0.0", "host:port", full URL) and return a URL."""
+    host = host.strip().rstrip("/")
+    if "://" not in host:
+        host = "http://" + host
+    scheme, rest = host.split("://", 1)
+    if ":" not in rest.rsplit("]", 1)[-1]:
+        rest += ":11434"
+    if rest.startswith("0.0.0.0"):
+        rest = "127.0.0.1" + rest[len("0.0.0.0") :]
+    return f"{scheme}://{rest}"
+
+
+class OllamaSettings(BaseModel):
+    """The ollama backend's settings (part of `Settings`)."""
+
+    ollama_host: str = Field(
+        DEFAULT_OLLAMA_HOST,
+        validation_alias=AliasChoices("ASSISTANT_OLLAMA_HOST", "OLLAMA_HOST", "ollama_host"),
+        description="URL of the Ollama server (also read from OLLAMA_HOST).",
+    )
+    ollama_model: str = Field("llama3.2", description="Model the Ollama backend asks for.")
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return normalize_host(value)
 
 
 def _unreachable(host: str) -> BackendUnavailableError:
@@ -111,6 +144,8 @@ class OllamaBackend:
                 if part.done:
                     done = True
         except Exception as exc:
+            if interrupted(exc):
+                raise KeyboardInterrupt from exc
             raise self._translate(exc, "while answering", self.settings.timeout_s) from exc
         if not done:
             raise BackendFailedError(

@@ -11,23 +11,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from pydantic import BaseModel, Field, field_validator
 
-from assistant.backends import AnswerRequest
+from assistant.backends import AnswerRequest, interrupted
 from assistant.errors import (
     AssistantError,
     BackendFailedError,
     BackendUnavailableError,
     ModelMissingError,
 )
-from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.diagnosis import Check
-    from assistant.embedder import Embedder
+    from assistant.embedding.embedder import Embedder
+    from assistant.settings import Settings
 
 _LOG_HINT = "Check the server's log; retry, or use --backend llamacpp."
 _URL_HINT = (
@@ -35,6 +37,49 @@ _URL_HINT = (
     "usually ending in /v1."
 )
 _MODEL_HINT = "Choose one with --model NAME or ASSISTANT_OPENAI_MODEL."
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class OpenAISettings(BaseModel):
+    """The openai backend's settings (part of `Settings`)."""
+
+    openai_base_url: str = Field(
+        "http://127.0.0.1:8000/v1",
+        description="Base URL of the OpenAI-compatible server (vLLM, llama-server, "
+        "LM Studio) for the openai backend, usually ending in /v1.",
+    )
+    openai_model: str = Field(
+        "",
+        description="Model the openai backend asks for; empty means the one model "
+        "the server serves.",
+    )
+    openai_api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description="Name of the environment variable holding the openai backend's "
+        "API key (the key is never stored here); unset or empty sends no key.",
+    )
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://, e.g. http://127.0.0.1:8000/v1")
+        return value
+
+    @field_validator("openai_api_key_env")
+    @classmethod
+    def _key_env(cls, value: str) -> str:
+        # Catches a key pasted here by mistake (keys hold '-' and the like) before
+        # `config show` prints it; the error message does not echo the value.
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must be the name of an environment variable (letters, digits, _), "
+                "not the key itself"
+            )
+        return value
 
 
 def sse_data(lines: Iterable[str]) -> Iterator[str]:
@@ -255,6 +300,8 @@ class OpenAIBackend:
         except AssistantError:
             raise
         except httpx.HTTPError as exc:
+            if interrupted(exc):
+                raise KeyboardInterrupt from exc
             raise self._translate(exc, during, self.settings.timeout_s) from exc
         if not done:
             raise BackendFailedError(

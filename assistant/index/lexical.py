@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import StoreError
-from assistant.filters import FACET_TABLE, Filters
+from assistant.retrieval.filters import FACET_TABLE, Filters
 
 # Words that carry no topic; dropping them keeps OR queries selective and fast.
 STOPWORDS = frozenset(

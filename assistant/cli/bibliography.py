@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from assistant.retrieval import PaperHit
+from assistant.domain import PaperHit
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",

@@ -12,56 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from assistant.embedder import Embedder
-from assistant.filters import Filters
-from assistant.lexical import LexicalIndex
-from assistant.store import ChunkHit, Store, _as_tuple
+from assistant.domain import PaperHit
+from assistant.embedding.embedder import Embedder
+from assistant.index.lexical import LexicalIndex
+from assistant.index.store import ChunkHit, Store, _as_tuple
+from assistant.retrieval.filters import Filters
 
 if TYPE_CHECKING:
     from llama_index.core.retrievers import BaseRetriever
-
-
-@dataclass(frozen=True)
-class PaperHit:
-    """A retrieved paper and why: its best-matching chunk and that chunk's similarity."""
-
-    paper_id: str
-    title: str
-    score: float
-    abstract: str
-    source_files: tuple[str, ...]
-    dates: tuple[str, ...]
-    external_id: str | None
-    authors: tuple[str, ...]
-    best_chunk: str
-    # The signals behind `score`: cosine similarity of the best chunk (None if
-    # the paper was not among the dense candidates) and BM25 (None if no term matched).
-    dense: float | None = None
-    lexical: float | None = None
-    # Bibliographic metadata, when the source gave it (for Sources and BibTeX).
-    year: int | None = None
-    venue: str | None = None
-    doi: str | None = None
-    bibtex_key: str | None = None
-    categories: tuple[str, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "paper_id": self.paper_id,
-            "title": self.title,
-            "score": round(self.score, 4),
-            "dense": None if self.dense is None else round(self.dense, 4),
-            "lexical": None if self.lexical is None else round(self.lexical, 4),
-            "source_files": list(self.source_files),
-            "dates": list(self.dates),
-            "external_id": self.external_id,
-            "authors": list(self.authors),
-            "year": self.year,
-            "venue": self.venue,
-            "doi": self.doi,
-            "bibtex_key": self.bibtex_key,
-            "categories": list(self.categories),
-        }
 
 
 def _group_by_paper(hits: list[ChunkHit]) -> list[ChunkHit]:
@@ -167,6 +125,14 @@ class Retriever:
         else:
             ranked = fuse(dense, lexical, self.fusion.dense_weight)
         return ranked[:k], dense, lexical, chunks
+
+    def retrieve(self, query: str, k: int, filters: Filters | None = None) -> list[PaperHit]:
+        """The papers for `query`, best first: the one way `search`, `ask`, `chat` and
+        `eval` retrieve. It goes through LlamaIndex's retriever interface
+        (`llama_retriever`), the seam where LlamaIndex node postprocessors, such as
+        a reranker, plug in."""
+        nodes = llama_retriever(self, k, filters).retrieve(query)
+        return [n.node.metadata["hit"] for n in nodes]
 
     def search(
         self,

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.answer import Answer, Answerer
+from assistant.answering.chain import Answerer
+from assistant.answering.prompts import Turn
+from assistant.domain import Answer
 from assistant.errors import AssistantError
-from assistant.prompts import Turn
 
 HELP = """Commands:
   /sources         the sources of the last answer

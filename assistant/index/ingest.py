@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from assistant.chunking import Chunk, ChunkSpec, chunk_papers
 from assistant.domain import LoadReport, Paper, Problem
-from assistant.embedder import Embedder
-from assistant.filters import facet_rows, filter_metadata
-from assistant.lexical import LexicalIndex
+from assistant.embedding.embedder import Embedder
+from assistant.index.chunking import Chunk, ChunkSpec, chunk_papers
+from assistant.index.lexical import LexicalIndex
+from assistant.index.store import Store, StoredPaper, chunk_id
 from assistant.readers import expand_paths, format_of, iter_papers
-from assistant.store import Store, StoredPaper, chunk_id
+from assistant.retrieval.filters import facet_rows, filter_metadata
 
 # Papers per embed-and-write step: big enough for efficient batches, small
 # enough that a crash loses little work and memory stays flat.

@@ -7,10 +7,10 @@ import os
 import sys
 from collections.abc import Callable
 
-from assistant.chat import HELP, ChatSession
+from assistant.answering.chat import HELP, ChatSession
 from assistant.errors import AssistantError
-from assistant.filters import Filters
 from assistant.pipeline import Pipeline
+from assistant.retrieval.filters import Filters
 
 PROMPT = "? "
 
@@ -42,7 +42,7 @@ def run_chat(
     model: str | None,
     filters: Filters | None = None,
 ) -> None:
-    from assistant.render import AnswerStream, err, render_sources, report_answer
+    from assistant.cli.render import AnswerStream, err, render_sources, report_answer
 
     backend = pipeline.backend(backend_name, model)
     filters = filters or Filters()

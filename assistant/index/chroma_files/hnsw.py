@@ -1,28 +1,13 @@
-"""Checks that the store's files are whole, made before Chroma reads them.
-
-Chroma trusts its files: a truncated or garbled HNSW segment makes it crash
-(SIGSEGV), raise an internal error, or quietly search an index that lacks
-vectors. So the HNSW files are checked against their own header and against
-Chroma's SQLite file before every load. The quick checks read the 100-byte
-header, a few sizes and the upper-layer link lists (a few milliseconds even for
-large stores); `deep=True` (for `assistant doctor`) also reads every vector and
-level-0 link and runs SQLite's `quick_check`.
-
-Nothing here imports chromadb: `doctor` uses it too. The layouts read here are
-those of chromadb 1.x (its hnswlib persistence format 1 and its SQLite schema);
-a file in an unknown format is left to Chroma rather than called damaged.
-"""
+"""hnswlib's persisted files (format 1) as chromadb 1.x writes them: the header,
+the link lists and the vectors, checked without loading them into hnswlib."""
 
 from __future__ import annotations
 
 import math
-import sqlite3
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-CHROMA_DB = "chroma.sqlite3"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 # version, offsetLevel0, max_elements, cur_element_count, size_data_per_element,
 # label_offset, offsetData, maxlevel, enterpoint_node, maxM, maxM0, M, mult,
 # ef_construction: hnswlib's persisted header, little-endian, packed.
@@ -30,26 +15,6 @@ _HEADER = struct.Struct("<iQQQQQQiIQQQdQ")
 _KNOWN_VERSION = 1
 # Deeper than this no real index goes (the level of an element is ~ ln(n)/ln(M)).
 _MAX_LEVEL = 64
-_SQLITE_DAMAGED = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
-
-
-@dataclass(frozen=True)
-class Segments:
-    """Where Chroma keeps one collection, from its SQLite file."""
-
-    vector: str
-    metadata: str | None
-    # The log position the HNSW files hold; None: Chroma has not written them yet
-    # (it keeps the first vectors in its log and replays them on every load).
-    persisted_seq: int | None
-
-
-@dataclass(frozen=True)
-class Damage:
-    """What is wrong, and the one segment folder it is confined to (None: the database)."""
-
-    detail: str
-    segment: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -72,46 +37,6 @@ class Header:
     def upper_list_bytes(self) -> int:
         """Bytes of one upper-layer link list: a count and `max_links` ids."""
         return 4 + 4 * self.max_links
-
-
-def is_damaged_sqlite(exc: sqlite3.Error) -> bool:
-    """A malformed file, as opposed to a busy one or a schema we do not know."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code in _SQLITE_DAMAGED or "malformed" in str(exc) or "not a database" in str(exc)
-
-
-def _as_int(value: object) -> int:
-    # Older Chroma versions stored sequence ids as big-endian blobs.
-    if isinstance(value, bytes):
-        return int.from_bytes(value, "big")
-    return int(str(value))
-
-
-def read_segments(db: sqlite3.Connection, collection: str) -> Segments | None:
-    """The collection's segments, or None if there is no such collection (or schema).
-
-    Raises:
-        sqlite3.DatabaseError: the file is damaged.
-    """
-    try:
-        rows = db.execute(
-            "SELECT s.id, s.scope FROM segments s JOIN collections c ON c.id = s.collection "
-            "WHERE c.name = ?",
-            (collection,),
-        ).fetchall()
-    except sqlite3.DatabaseError as exc:
-        if is_damaged_sqlite(exc):
-            raise
-        return None  # not Chroma's schema as we know it: let Chroma judge
-    scopes = {str(scope): str(sid) for sid, scope in rows}
-    if "VECTOR" not in scopes:
-        return None
-    seq = db.execute(
-        "SELECT seq_id FROM max_seq_id WHERE segment_id = ?", (scopes["VECTOR"],)
-    ).fetchone()
-    return Segments(
-        scopes["VECTOR"], scopes.get("METADATA"), None if seq is None else _as_int(seq[0])
-    )
 
 
 def read_header(path: Path) -> Header | str | None:
@@ -295,86 +220,3 @@ def hnsw_problem(folder: Path, *, deep: bool = False) -> str | None:
     if problem or not deep:
         return problem
     return _deep_extras_problem(folder, header)
-
-
-def _open_ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
-
-
-def sqlite_problem(path: Path) -> str | None:
-    """SQLite's own structural check of a database file (reads all of it)."""
-    try:
-        db = _open_ro(path)
-        try:
-            rows = db.execute("PRAGMA quick_check").fetchall()
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as exc:
-        return f"{path.name}: {exc}"
-    if rows != [("ok",)]:
-        lines = [line for row in rows for line in str(row[0]).splitlines()]
-        detail = next((line for line in lines if not line.startswith("***")), lines[0])
-        return f"{path.name}: {detail}"
-    return None
-
-
-def store_damage(store_dir: Path, collection: str, *, deep: bool = False) -> Damage | None:
-    """What is wrong with the store's files for `collection`, or None.
-
-    Call it while holding `locking.store_access`, so no process is rewriting
-    the files meanwhile.
-    """
-    db_path = store_dir / CHROMA_DB
-    try:
-        with db_path.open("rb") as f:
-            magic = f.read(len(_SQLITE_MAGIC))
-    except FileNotFoundError:
-        return None  # no store yet: not damage
-    if not magic:
-        return Damage(f"{CHROMA_DB} is empty")
-    if magic != _SQLITE_MAGIC:
-        return Damage(f"{CHROMA_DB} is not an SQLite database")
-    if deep:
-        problem = sqlite_problem(db_path)
-        if problem:
-            return Damage(problem)
-    try:
-        db = _open_ro(db_path)
-        try:
-            return _segment_damage(db, store_dir, collection, deep)
-        finally:
-            db.close()
-    except sqlite3.DatabaseError as exc:
-        if is_damaged_sqlite(exc):
-            return Damage(f"{CHROMA_DB}: {exc}")
-        return None
-
-
-def _segment_damage(
-    db: sqlite3.Connection, store_dir: Path, collection: str, deep: bool
-) -> Damage | None:
-    segments = read_segments(db, collection)
-    if segments is None or segments.persisted_seq is None:
-        return None
-    folder = store_dir / segments.vector
-    if not folder.is_dir():
-        return Damage(f"the vector segment folder {segments.vector} is missing", folder)
-    problem = hnsw_problem(folder, deep=deep)
-    if problem:
-        return Damage(f"{segments.vector}/{problem}", folder)
-    header = read_header(folder / "header.bin")
-    if not isinstance(header, Header) or segments.metadata is None:
-        return None
-    # Every stored chunk is in the HNSW files or still in Chroma's log.
-    live = db.execute(
-        "SELECT COUNT(*) FROM embeddings WHERE segment_id = ?", (segments.metadata,)
-    ).fetchone()[0]
-    pending = db.execute(
-        "SELECT COUNT(*) FROM embeddings_queue WHERE seq_id > ?", (segments.persisted_seq,)
-    ).fetchone()[0]
-    if header.count + pending < live:
-        return Damage(
-            f"the vector segment holds {header.count} vectors, but {live} chunks are stored",
-            folder,
-        )
-    return None

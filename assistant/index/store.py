@@ -7,25 +7,27 @@ from two models silently ruins retrieval.
 
 from __future__ import annotations
 
-import os
-import shutil
-import sqlite3
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import StoreError
-from assistant.integrity import CHROMA_DB, store_damage
-from assistant.locking import store_access
-from assistant.offline import enforce_offline
+from assistant.index.chroma_files import has_store
+from assistant.index.locking import store_access
+from assistant.index.sharing import (
+    REBUILD_HINT,
+    SharedClient,
+    SharedCollection,
+    discard_damage,
+    refuse_damage,
+    shared_client,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
 SCHEMA_VERSION = 1
-REBUILD_HINT = "Rebuild it with: assistant ingest --rebuild"
 # Chroma rejects very large writes; stay well under its limit.
 _WRITE_BATCH = 1000
 
@@ -61,6 +63,17 @@ class ChunkHit:
     metadata: Mapping[str, Any]
 
 
+def create_collection(client: Any, name: str, fingerprint: Fingerprint) -> Any:
+    """A new collection, local or on a server: cosine HNSW, stamped with how its
+    vectors are made, and no embedding function (we embed ourselves)."""
+    return client.create_collection(
+        name,
+        metadata=fingerprint.as_metadata(),
+        configuration={"hnsw": {"space": "cosine"}},
+        embedding_function=None,
+    )
+
+
 def chunk_id(paper_id: str, index: int) -> str:
     return f"{paper_id}#{index}"
 
@@ -82,18 +95,6 @@ class Store:
         self._collection = collection
         self._client = client
 
-    @staticmethod
-    def _client_for(path: Path) -> Any:
-        enforce_offline()
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(
-            path=str(path),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-        )
-
     @classmethod
     def open(
         cls,
@@ -109,7 +110,7 @@ class Store:
         Raises:
             StoreError: no index yet (and not `create`), or a fingerprint mismatch.
         """
-        if not create and not (path / "chroma.sqlite3").exists():
+        if not create and not has_store(path):
             raise StoreError(
                 f"No index found at {path}.",
                 hint="Build it with: assistant ingest  (the bundled abstracts) "
@@ -117,24 +118,24 @@ class Store:
             )
         with store_access(path):
             if rebuild:
-                _discard_damage(path, name)
+                discard_damage(path, name)
             else:
-                _refuse_damage(path, name)
-            shared = _shared(path)
+                refuse_damage(path, name)
+            shared = shared_client(path)
             try:
                 collection, client = cls._open_collection(
                     shared, path, name, fingerprint, create=create, rebuild=rebuild
                 )
             finally:
                 shared.settle(wrote=True)
-        store = cls(path, name, _SharedCollection(shared, name, collection), client)
+        store = cls(path, name, SharedCollection(shared, name, collection), client)
         store._check(fingerprint)
         return store
 
     @classmethod
     def _open_collection(
         cls,
-        shared: _Shared,
+        shared: SharedClient,
         path: Path,
         name: str,
         fingerprint: Fingerprint,
@@ -154,12 +155,7 @@ class Store:
                         f"The index at {path} has no collection {name!r}.",
                         hint="Build it with: assistant ingest",
                     )
-                collection = client.create_collection(
-                    name,
-                    metadata=fingerprint.as_metadata(),
-                    configuration={"hnsw": {"space": "cosine"}},
-                    embedding_function=None,
-                )
+                collection = create_collection(client, name, fingerprint)
             else:
                 collection = client.get_collection(name, embedding_function=None)
         except StoreError:
@@ -300,178 +296,3 @@ class Store:
                     meta["dates"] = list(paper.dates)
                 metas.append(meta)
             self._collection.update(ids=got["ids"], metadatas=metas)
-
-
-# Sharing the store between processes -------------------------------------------
-#
-# Chroma's local store assumes one process: every process caches the HNSW index
-# in memory and readers write to the files too. So each call into Chroma holds
-# the store's access lock (`locking.store_access`), and a process whose files
-# were changed by another since its last call reopens its client first, rather
-# than answer from a stale index (Chroma then fails with "Error finding id", or
-# misses the new vectors).
-
-
-def _file_state(path: Path) -> tuple[int, ...]:
-    """Changes whenever any process commits to Chroma's SQLite file (cheap: two stats)."""
-    state: list[int] = []
-    for name in (CHROMA_DB, CHROMA_DB + "-wal"):
-        try:
-            with (path / name).open("rb") as f:
-                head = f.read(28)
-                info = os.fstat(f.fileno())
-        except FileNotFoundError:
-            state += [0, 0, 0, 0]
-            continue
-        # Bytes 24-27 of an SQLite file count its committed write transactions;
-        # the mtime alone can miss two commits within one clock tick.
-        counter = int.from_bytes(head[24:28], "big") if len(head) == 28 else 0
-        state += [info.st_ino, info.st_size, info.st_mtime_ns, counter]
-    return tuple(state)
-
-
-def _data_state(path: Path) -> tuple[object, ...]:
-    """Changes when the data changes: not when a reader merely touched the file.
-
-    Chroma's log position, what its segments have applied, and its collections.
-    """
-    try:
-        db = sqlite3.connect(f"file:{path / CHROMA_DB}?mode=ro", uri=True, timeout=30.0)
-        try:
-            return (
-                db.execute("SELECT MAX(seq_id) FROM embeddings_queue").fetchone()[0],
-                tuple(db.execute("SELECT segment_id, seq_id FROM max_seq_id ORDER BY 1")),
-                tuple(db.execute("SELECT id FROM collections ORDER BY 1")),
-            )
-        finally:
-            db.close()
-    except sqlite3.Error:
-        return ("unknown", *_file_state(path))  # any change to the file counts
-
-
-class _Shared:
-    """This process's one Chroma client for a store folder."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.client: Any = None
-        self.seen_files: tuple[int, ...] | None = None
-        self.seen_data: tuple[object, ...] | None = None
-        # Bumped whenever the client is replaced; collections compare it.
-        self.epoch = 0
-
-    def current(self) -> Any:
-        """The client, reopened if another process changed the data (call under the lock)."""
-        # Someone else touched the file (readers do too): did the data change?
-        if (
-            self.client is not None
-            and _file_state(self.path) != self.seen_files
-            and _data_state(self.path) != self.seen_data
-        ):
-            self.client.close()
-            self.client = None
-        if self.client is None:
-            self.client = Store._client_for(self.path)
-            self.seen_data = None
-            self.epoch += 1
-        return self.client
-
-    def settle(self, wrote: bool) -> None:
-        """Remember the files as this process left them (call under the lock)."""
-        self.seen_files = _file_state(self.path)
-        if wrote or self.seen_data is None:
-            self.seen_data = _data_state(self.path)
-
-
-_SHARED: dict[Path, _Shared] = {}
-
-
-def _shared(path: Path) -> _Shared:
-    return _SHARED.setdefault(path.resolve(), _Shared(path))
-
-
-_WRITES = frozenset({"add", "upsert", "update", "delete", "modify"})
-
-
-class _SharedCollection:
-    """A Chroma collection whose every call holds the access lock, on a fresh client."""
-
-    def __init__(self, shared: _Shared, name: str, collection: Any) -> None:
-        self._shared = shared
-        self._name = name
-        self._collection = collection
-        self._epoch = shared.epoch
-        self.metadata = collection.metadata
-
-    def _reattach(self, client: Any) -> None:
-        path = self._shared.path
-        _refuse_damage(path, self._name)
-        try:
-            collection = client.get_collection(self._name, embedding_function=None)
-        except Exception as exc:  # chromadb: NotFoundError, or a damaged store
-            raise StoreError(
-                f"The index at {path} changed under this session: {exc}",
-                hint="Start the command again; if it fails again, rebuild the index with: "
-                "assistant ingest --rebuild",
-            ) from exc
-        if collection.metadata != self.metadata:
-            raise StoreError(
-                f"The index at {path} was rebuilt with other settings during this session.",
-                hint="Start the command again.",
-            )
-        self._collection, self._epoch = collection, self._shared.epoch
-
-    def __getattr__(self, method: str) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            from chromadb.errors import ChromaError
-
-            shared = self._shared
-            with store_access(shared.path):
-                try:
-                    client = shared.current()
-                    if self._epoch != shared.epoch:
-                        self._reattach(client)
-                    return getattr(self._collection, method)(*args, **kwargs)
-                except ChromaError as exc:
-                    raise StoreError(
-                        f"The index at {shared.path} cannot be read: {exc}", hint=REBUILD_HINT
-                    ) from exc
-                finally:
-                    shared.settle(wrote=method in _WRITES)
-
-        return call
-
-
-def _refuse_damage(path: Path, name: str) -> None:
-    """Fail before Chroma loads damaged files (it may crash on them)."""
-    damage = store_damage(path, name)
-    if damage is not None:
-        raise StoreError(f"The index at {path} is damaged: {damage.detail}.", hint=REBUILD_HINT)
-
-
-def _discard_damage(path: Path, name: str) -> None:
-    """Before a rebuild, remove what Chroma could not open, so that it starts afresh."""
-    damage = store_damage(path, name, deep=True)
-    if damage is None:
-        return
-    if damage.segment is not None:
-        print(
-            f"Warning: {damage.detail}; removing that vector segment to rebuild.",
-            file=sys.stderr,
-            flush=True,
-        )
-        shutil.rmtree(damage.segment, ignore_errors=True)
-        return
-    print(
-        f"Warning: {damage.detail}; removing the index (every collection in {path}) to rebuild it.",
-        file=sys.stderr,
-        flush=True,
-    )
-    shared = _SHARED.pop(path.resolve(), None)
-    if shared is not None and shared.client is not None:
-        shared.client.close()
-    for entry in path.iterdir():
-        if entry.name.startswith(CHROMA_DB):
-            entry.unlink()
-        elif entry.is_dir() and (entry / "header.bin").exists():
-            shutil.rmtree(entry, ignore_errors=True)

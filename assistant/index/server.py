@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from assistant.errors import ConfigError, StoreError
+from assistant.index.base import fingerprint_mismatch, lexical_path
+from assistant.index.store import Fingerprint, Store, create_collection
 from assistant.offline import enforce_offline
-from assistant.store import Fingerprint, Store
 
 if TYPE_CHECKING:
-    from assistant.lexical import LexicalIndex
+    from assistant.diagnosis import Check
+    from assistant.index.lexical import LexicalIndex
     from assistant.settings import Settings
 
 REVISION_KEY = "revision"
@@ -162,12 +164,7 @@ class ServerStore(Store):
             if name in existing:
                 collection = client.get_collection(name, embedding_function=None)
             elif create:
-                collection = client.create_collection(
-                    name,
-                    metadata=fingerprint.as_metadata(),
-                    configuration={"hnsw": {"space": "cosine"}},
-                    embedding_function=None,
-                )
+                collection = create_collection(client, name, fingerprint)
             else:
                 raise StoreError(
                     f"The Chroma server at {url} has no collection {name!r}.",
@@ -201,7 +198,7 @@ def _revision_file(lexical_path: Path) -> Path:
 
 def lexical_is_current(store: ServerStore, lexical_path: Path) -> bool:
     """Whether the local BM25 copy matches the server's papers."""
-    from assistant.lexical import LexicalIndex
+    from assistant.index.lexical import LexicalIndex
 
     marker = _revision_file(lexical_path)
     if not lexical_path.is_file() or not marker.is_file():
@@ -221,7 +218,7 @@ def lexical_is_current(store: ServerStore, lexical_path: Path) -> bool:
 
 def copy_lexical(store: ServerStore, lexical_path: Path) -> LexicalIndex:
     """Rebuild the local BM25 index from the titles and abstracts on the server."""
-    from assistant.lexical import LexicalIndex
+    from assistant.index.lexical import LexicalIndex
 
     revision = store.revision()
     if store.paper_count():
@@ -230,7 +227,7 @@ def copy_lexical(store: ServerStore, lexical_path: Path) -> LexicalIndex:
             file=sys.stderr,
             flush=True,
         )
-    from assistant.filters import facet_rows
+    from assistant.retrieval.filters import facet_rows
 
     lexical = LexicalIndex.emptied(lexical_path)
     batch: list[tuple[str, str, str]] = []
@@ -281,7 +278,7 @@ def refresh_lexical(store: ServerStore, lexical_path: Path) -> None:
     An ingest running from this same home holds the local lock and updates the
     copy itself; a search then ranks with what is there.
     """
-    from assistant.locking import IngestLockedError, ingest_lock
+    from assistant.index.locking import IngestLockedError, ingest_lock
 
     if lexical_is_current(store, lexical_path):
         return
@@ -290,3 +287,100 @@ def refresh_lexical(store: ServerStore, lexical_path: Path) -> None:
             copy_lexical(store, lexical_path).close()
     except IngestLockedError:
         return
+
+
+class ServerIndex:
+    """The collection on a Chroma server, with this home's BM25 copy of its papers."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def location(self) -> str:
+        return self.settings.store_url
+
+    @property
+    def _lexical_path(self) -> Path:
+        return lexical_path(self.settings)
+
+    def open_store(self, fingerprint: Fingerprint, *, create: bool, rebuild: bool) -> Store:
+        return ServerStore.connect(self.settings, fingerprint, create=create, rebuild=rebuild)
+
+    def reading_lexical(self, store: Store) -> LexicalIndex:
+        from assistant.index.lexical import LexicalIndex
+        from assistant.index.locking import ingest_running
+
+        assert isinstance(store, ServerStore)
+        refresh_lexical(store, self._lexical_path)
+        lexical = LexicalIndex.for_reading(self._lexical_path)
+        lexical.require_rows(store.chunk_count(), lambda: ingest_running(self.settings.store_dir))
+        return lexical
+
+    def writing_lexical(self, store: Store, *, rebuild: bool) -> LexicalIndex:
+        """Emptied for a rebuild; else this client's copy, first brought up to the
+        server's papers (without that, an ingest here would mark a copy that lacks
+        other clients' papers as current)."""
+        from assistant.index.lexical import LexicalIndex
+
+        assert isinstance(store, ServerStore)
+        if rebuild:
+            return LexicalIndex.emptied(self._lexical_path)
+        LexicalIndex(self._lexical_path).close()
+        if lexical_is_current(store, self._lexical_path):
+            return LexicalIndex(self._lexical_path)
+        return copy_lexical(store, self._lexical_path)
+
+    def ingested(self, store: Store, *, changed: bool, rebuild: bool) -> None:
+        assert isinstance(store, ServerStore)
+        if changed or rebuild:
+            record_revision(self._lexical_path, store.renew_revision())
+
+    def health(self, expected: Fingerprint) -> Check:
+        """The collection on the Chroma server, over its REST API (chromadb not imported)."""
+        import httpx
+
+        from assistant.diagnosis import Check
+
+        settings = self.settings
+        url, name = settings.store_url, settings.collection
+        parse_store_url(url)
+        base = f"{url}/api/v2/tenants/default_tenant/databases/default_database/collections"
+        try:
+            with httpx.Client(
+                headers=auth_headers(settings), timeout=settings.connect_timeout_s * 2
+            ) as client:
+                client.get(f"{url}/api/v2/heartbeat").raise_for_status()
+                found = client.get(f"{base}/{name}")
+                if found.status_code >= 400:
+                    return Check(
+                        "index",
+                        False,
+                        f"the Chroma server at {url} has no collection {name!r} "
+                        f"(HTTP {found.status_code})",
+                        "Run: assistant ingest",
+                    )
+                collection = found.json()
+                chunks = client.get(f"{base}/{collection['id']}/count").json()
+                firsts = client.post(
+                    f"{base}/{collection['id']}/get",
+                    json={"where": {"chunk_index": 0}, "include": []},
+                ).json()
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            return Check(
+                "index",
+                False,
+                f"the Chroma server at {url} is not reachable ({exc})",
+                "Start it with: chroma run --path DIR --host 127.0.0.1 --port 8000, "
+                "or unset ASSISTANT_STORE_URL.",
+            )
+        meta = collection.get("metadata") or {}
+        mismatch = fingerprint_mismatch(expected, meta)
+        if mismatch:
+            return mismatch
+        return Check(
+            "index",
+            True,
+            f"{chunks} chunks of {len(firsts.get('ids', []))} papers "
+            f"on the Chroma server at {url}, "
+            "settings match; the local BM25 copy is refreshed from it when behind",
+        )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import CorpusError
-from assistant.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from assistant.evaluation.metrics import mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -232,12 +232,17 @@ def evaluate_questions(
     backend: Backend | None = None,
     progress: bool = True,
 ) -> QuestionReport:
-    """Retrieval recall and abstention on a question set; with a backend, answers too."""
-    from assistant.abstention import assess
+    """Retrieval recall and abstention on a question set; with a backend, answers too.
+
+    Each question runs the answer chain once: up to its assessment, and on through
+    the backend when there is one and the chain did not decline.
+    """
+    from assistant.backends.extractive import ExtractiveBackend
     from assistant.readers.identifier import normalize_title
 
     questions = read_questions(path)
-    answerer = pipeline.answerer(backend) if backend is not None else None
+    depth = max(k, pipeline.settings.top_k)
+    answerer = pipeline.answerer(backend or ExtractiveBackend(pipeline.embedder), top_k=depth)
     found = wanted = 0
     declined_unanswerable = unanswerable = answered_answerable = answerable = 0
     cited_gold_answers = cited_total = cited_gold = 0
@@ -246,15 +251,13 @@ def evaluate_questions(
     bar = _bar(len(questions), "Questions", progress)
     for q in questions:
         gold = {normalize_title(t) for t in q["gold_titles"]}
-        t0 = time.perf_counter()
-        hits = pipeline.retriever.search(q["question"], max(k, pipeline.settings.top_k))
-        latency.append(time.perf_counter() - t0)
-        titles = {normalize_title(h.title) for h in hits[:k]}
-        lexical = pipeline.retriever.lexical
-        declined = assess(q["question"], hits, lexical, pipeline.settings.min_support).declined
+        draft = answerer.run(answerer.start(q["question"]), until="assess")
+        latency.append(draft.answer.timings["retrieval_s"])
+        titles = {normalize_title(h.title) for h in draft.hits[:k]}
+        declined = draft.done
         cited: list[str] = []
-        if answerer is not None and not declined:
-            answer = answerer.answer(q["question"])
+        if backend is not None and not declined:
+            answer = answerer.run(draft).answer
             declined = not answer.answered
             cited = [normalize_title(s.hit.title) for s in answer.sources]
         if q["type"] == "unanswerable":
@@ -265,7 +268,7 @@ def evaluate_questions(
             answered_answerable += not declined
             wanted += len(gold)
             found += len(gold & titles)
-            if answerer is not None:
+            if backend is not None:
                 cited_gold_answers += bool(gold & set(cited))
         cited_total += len(cited)
         cited_gold += sum(1 for c in cited if c in gold)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.errors import UsageError
 
 if TYPE_CHECKING:
-    from assistant.store import Store
+    from assistant.index.store import Store
 
 # Written on every chunk by an ingest that knows the filter keys; an index
 # built before them lacks it (and `author_keys`, `category_keys`).

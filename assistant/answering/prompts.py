@@ -14,14 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.citations import defuse
+from assistant.answering.citations import defuse
+from assistant.domain import DECLINE
 from assistant.errors import ConfigError
 from assistant.resources import prompts_dir
 
 TEMPLATES: dict[str, frozenset[str]] = {
-    "answer_system": frozenset(),
+    "answer_system": frozenset({"decline"}),
     "answer_user": frozenset({"history", "abstracts", "question"}),
-    "answer_completion": frozenset({"abstracts", "question"}),
+    "answer_completion": frozenset({"abstracts", "question", "decline"}),
     "abstract_entry": frozenset({"number", "title", "text"}),
     "history_turn": frozenset({"question", "answer"}),
     "condense": frozenset({"history", "question"}),
@@ -112,12 +113,14 @@ class PromptSet:
     ) -> RenderedPrompt:
         abstracts = self.abstracts_block(entries)
         return RenderedPrompt(
-            system=self.render("answer_system").strip(),
+            system=self.render("answer_system", decline=DECLINE).strip(),
             user=self.render(
                 "answer_user",
                 history=self.history_block(history),
                 abstracts=abstracts,
                 question=question,
             ).strip(),
-            completion=self.render("answer_completion", abstracts=abstracts, question=question),
+            completion=self.render(
+                "answer_completion", abstracts=abstracts, question=question, decline=DECLINE
+            ),
         )

@@ -1,0 +1,2 @@
+"""From retrieved papers to a cited answer: abstention, screening, prompts, generation,
+citations; and chat turns."""

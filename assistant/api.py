@@ -1,0 +1,138 @@
+"""The Python API: what the command line does, for a notebook or a script.
+
+    from assistant import Assistant
+
+    assistant = Assistant(home="papers-home")  # any setting, as a keyword
+    assistant.ingest()                         # the bundled abstracts
+    hits = assistant.search("wavelet token mixing", k=3)
+    print(assistant.ask("Which papers replace batch normalization?", backend="none").text)
+
+The CLI is a client of this class: each command parses its flags, makes one of
+these calls and renders the result. Errors are `assistant.errors.AssistantError`
+subclasses carrying a message, a hint and the CLI's exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from assistant.pipeline import Pipeline
+from assistant.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from assistant.answering.chat import ChatSession
+    from assistant.backends import Backend
+    from assistant.domain import Answer, PaperHit
+    from assistant.evaluation.evaluate import BeirReport, QuestionReport
+    from assistant.index.ingest import IngestResult
+    from assistant.retrieval.filters import Filters
+
+
+class Assistant:
+    """Ingest abstracts, search them, and ask questions answered with citations."""
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        """Settings as `assistant config show` lists them; keywords override them
+        (flag > environment > config file > default, as on the command line)."""
+        self.settings = settings or load_settings(**overrides)
+        self.pipeline = Pipeline(self.settings)
+
+    def ingest(
+        self,
+        *paths: str | Path,
+        rebuild: bool = False,
+        progress: bool = False,
+        limit: int | None = None,
+        categories: Sequence[str] = (),
+    ) -> IngestResult:
+        """Add the abstracts in `paths` (files or folders; none: the bundled ones)."""
+        from assistant.resources import data_dir
+
+        chosen = [Path(p) for p in paths] or [data_dir()]
+        return self.pipeline.ingest(
+            chosen, rebuild=rebuild, progress=progress, limit=limit, categories=categories
+        )
+
+    def search(
+        self, query: str, k: int | None = None, filters: Filters | None = None
+    ) -> list[PaperHit]:
+        """The papers closest to `query`, best first, with their scores."""
+        from assistant.answering.chain import clean_question
+
+        text = clean_question(query)
+        return self.pipeline.retriever.retrieve(text, k or self.settings.top_k, filters)
+
+    def backend(self, name: str | None = None, model: str | None = None) -> Backend:
+        """The LLM backend by name (auto, ollama, llamacpp, openai, none)."""
+        return self.pipeline.backend(name, model)
+
+    def ask(
+        self,
+        question: str,
+        *,
+        backend: str | Backend | None = None,
+        model: str | None = None,
+        filters: Filters | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """One question, answered from the abstracts with cited sources.
+
+        `on_text` receives the answer as it streams.
+        """
+        from assistant.answering.chain import clean_question
+
+        clean_question(question)  # a bad question fails before a model loads
+        if backend is None or isinstance(backend, str):
+            backend = self.backend(backend, model)
+        answerer = self.pipeline.answerer(backend, filters)
+        return answerer.answer(question, on_text=on_text)
+
+    def chat(
+        self,
+        *,
+        backend: str | None = None,
+        model: str | None = None,
+        filters: Filters | None = None,
+    ) -> ChatSession:
+        """A conversation: `session.ask(question, on_text)` keeps follow-ups in context."""
+        from assistant.answering.chat import ChatSession
+
+        answerer = self.pipeline.answerer(self.backend(backend, model), filters)
+        return ChatSession(answerer, self.settings.history_file)
+
+    def clear_history(self) -> bool:
+        """Delete the chat input history; whether there was one."""
+        removed = self.settings.history_file.exists()
+        self.settings.history_file.unlink(missing_ok=True)
+        return removed
+
+    def evaluate(
+        self,
+        path: str | Path,
+        *,
+        split: str = "test",
+        ask: bool = False,
+        backend: str | None = None,
+        model: str | None = None,
+        top_k: int | None = None,
+        progress: bool = False,
+    ) -> BeirReport | QuestionReport:
+        """Retrieval on a BEIR folder, or a question set about the bundled abstracts
+        (recall, abstention; with `ask`, the answers' citations too)."""
+        from assistant.evaluation.evaluate import evaluate_beir, evaluate_questions
+        from assistant.resources import data_dir
+
+        path = Path(path)
+        if path.is_dir():
+            return evaluate_beir(self.settings, path, split, progress=progress)
+        # Question sets are about the bundled abstracts: their own collection,
+        # so evaluating never adds papers to the user's index.
+        update: dict[str, Any] = {"collection": "eval-bundled"}
+        if top_k:
+            update["top_k"] = top_k
+        pipeline = Pipeline(self.settings.model_copy(update=update))
+        pipeline.ingest([data_dir()], rebuild=False, progress=progress)
+        chosen = pipeline.backend(backend, model) if ask else None
+        return evaluate_questions(pipeline, path, k=top_k or 5, backend=chosen, progress=progress)

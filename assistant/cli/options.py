@@ -1,0 +1,48 @@
+"""The options commands share, declared once (their help is part of `--help`'s golden files)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from assistant.backends import BackendName
+
+# The names `--backend` accepts, from the backend registry's module.
+BackendChoice = BackendName
+
+BackendOpt = Annotated[
+    BackendChoice | None,
+    typer.Option("--backend", "-b", help="auto, ollama, llamacpp, openai or none (no LLM)."),
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model name (ollama, openai), or a GGUF path for llamacpp."),
+]
+TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", help="How many papers to use.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="Seconds to wait for the LLM's next words.")
+]
+YearOpt = Annotated[
+    str | None,
+    typer.Option("--year", help="Only papers from these years: 2023, 2023..2024, 2023.., ..2024."),
+]
+AuthorOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--author", help="Only papers with an author of this name, e.g. hinton (repeatable)."
+    ),
+]
+CategoryFilterOpt = Annotated[
+    list[str] | None,
+    typer.Option("--category", help="Only papers in this category (repeatable); cs keeps cs.*."),
+]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", help="Only papers read from this file name (repeatable)."),
+]
+FormatOpt = Annotated[
+    Literal["text", "bibtex"],
+    typer.Option("--format", help="text, or bibtex: the papers as BibTeX entries."),
+]

@@ -1,0 +1,233 @@
+"""Rendering answers and hits for the terminal: answer on stdout, notes on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from assistant.errors import ExitCode
+
+if TYPE_CHECKING:
+    from assistant.diagnosis import Check
+    from assistant.domain import Answer, PaperHit, Problem
+    from assistant.index.ingest import IngestResult
+    from assistant.retrieval.filters import Filters
+    from assistant.settings import Settings
+
+
+class AnswerStream:
+    """Shows a streamed answer piece by piece, remembering whether its last line
+    is still open (the answer's text is stripped, so only the stream knows)."""
+
+    def __init__(self) -> None:
+        self.line_open = False
+
+    def write(self, text: str) -> None:
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            self.line_open = not text.endswith("\n")
+
+
+def err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# A paper saved in thousands of files would otherwise print thousands of names;
+# --json still lists them all.
+_MAX_LISTED = 5
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    shown = ", ".join(names[:_MAX_LISTED])
+    more = len(names) - _MAX_LISTED
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
+
+def hit_line(rank: int, hit: PaperHit) -> str:
+    where = _listed(hit.source_files)
+    if hit.dates:
+        where += f", {_listed(hit.dates)}"
+    return f"{rank:>2}. {hit.score:.3f}  {hit.title}  [{where}]"
+
+
+def citation_details(hit: PaperHit) -> str:
+    """Authors, year, venue and DOI or arXiv id, as far as the source gave them."""
+    parts = []
+    if hit.authors:
+        shown = ", ".join(hit.authors[:3])
+        parts.append(shown + (" et al." if len(hit.authors) > 3 else ""))
+    parts += [str(hit.year)] if hit.year else []
+    parts += [hit.venue] if hit.venue else []
+    if hit.doi:
+        parts.append(f"doi:{hit.doi}")
+    elif hit.paper_id.startswith("arxiv:"):
+        parts.append(hit.paper_id.replace("arxiv:", "arXiv:", 1))
+    return ", ".join(parts)
+
+
+def render_sources(answer: Answer) -> str:
+    from assistant.backends.extractive import LABEL
+
+    if answer.abstention:
+        return ""
+    if not answer.sources:
+        if answer.text.startswith(LABEL) or answer.incomplete:
+            return ""
+        return "\nSources: none. The model cited no abstract, so this answer is unsupported."
+    lines = ["", "Sources:"]
+    for source in answer.sources:
+        hit = source.hit
+        where = _listed(hit.source_files)
+        if hit.dates:
+            where += f"; {_listed(hit.dates)}"
+        details = citation_details(hit)
+        title = f"{hit.title}. {details}" if details else hit.title
+        lines.append(f"  [{source.number}] {title} ({where})")
+    return "\n".join(lines)
+
+
+def report_answer(answer: Answer, stream: AnswerStream | None) -> None:
+    """Everything after the streamed text (the whole text if `stream` is None):
+    abstention reason, Sources, notes."""
+    if stream is None:
+        print(answer.text)
+    elif stream.line_open:
+        print()
+        stream.line_open = False
+    if answer.abstention:
+        print(answer.abstention_detail or "")
+    if answer.incomplete:
+        print(f"[answer incomplete: {answer.error}]")
+    sources = render_sources(answer)
+    if sources:
+        print(sources)
+    if answer.dropped_citations:
+        numbers = ", ".join(f"[{n}]" for n in answer.dropped_citations)
+        err(f"Note: dropped citation(s) {numbers}: they name no retrieved abstract.")
+    if answer.withheld:
+        count = sum(len(s) for s in answer.withheld.values())
+        numbers = ", ".join(f"[{n}]" for n in sorted(answer.withheld))
+        err(
+            f"Note: {count} sentence(s) of abstract(s) {numbers} read as instructions to the "
+            "model and were not shown to it."
+        )
+    sys.stdout.flush()
+
+
+# -- one function per command's output -----------------------------------------
+
+
+def problems(found: Iterable[Problem]) -> None:
+    for problem in found:
+        err(f"Warning: {problem}")
+
+
+def ingest_result(result: IngestResult, location: str) -> None:
+    print(
+        f"Read {result.entries} entries ({result.papers} distinct papers) "
+        f"from {result.files} file(s) in {result.seconds:.1f} s."
+    )
+    if result.changed:
+        print(
+            f"Added {result.added}, replaced {result.replaced}, unchanged {result.unchanged}"
+            f", sources updated {result.sources_updated}; wrote {result.chunks_written} chunks."
+        )
+    else:
+        print(f"Nothing new: all {result.papers} papers are already in the index.")
+    print(f"Index: {result.total_papers} papers, {result.total_chunks} chunks at {location}")
+
+
+def _no_hits(filters: Filters) -> str:
+    if filters:
+        return f"No papers match the filters {filters.describe()}."
+    return "The index is empty."
+
+
+def search_results(
+    query: str, hits: Sequence[PaperHit], filters: Filters, *, output: str, as_json: bool
+) -> None:
+    if output == "bibtex":
+        from assistant.cli.bibliography import bibliography
+
+        if not hits:
+            err(_no_hits(filters))
+        sys.stdout.write(bibliography(hits))
+        return
+    if as_json:
+        from assistant.answering.chain import clean_question
+
+        results = [h.as_json() for h in hits]
+        print(json.dumps({"query": clean_question(query), "results": results}, indent=2))
+        return
+    if not hits:
+        print(_no_hits(filters))
+    for rank, hit in enumerate(hits, start=1):
+        print(hit_line(rank, hit))
+
+
+def answer(answer: Answer, stream: AnswerStream | None, *, output: str, as_json: bool) -> ExitCode:
+    """Print an answer as asked (text, JSON, or BibTeX of its sources); its exit code."""
+    if as_json:
+        print(json.dumps(answer.as_json(), indent=2))
+    elif output == "bibtex":
+        from assistant.cli.bibliography import bibliography
+
+        err(answer.text)
+        if answer.abstention:
+            err(answer.abstention_detail or "")
+        sys.stdout.write(bibliography([s.hit for s in answer.sources]))
+    else:
+        report_answer(answer, stream)
+    if answer.interrupted:
+        return ExitCode.INTERRUPTED
+    if answer.incomplete:
+        err(f"Error: {answer.error}")
+        if answer.error_hint:
+            err(f"Hint: {answer.error_hint}")
+        return ExitCode.BACKEND_FAILED
+    return ExitCode.OK
+
+
+def history_cleared(removed: bool) -> None:
+    print("Chat history deleted." if removed else "There was no chat history.")
+
+
+def report(result: Any, *, as_json: bool) -> None:
+    """An evaluation report: a table of its rows, or all of it as JSON."""
+    if as_json:
+        print(json.dumps(asdict(result), indent=2))
+        return
+    rows = result.rows()
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+def checks(found: Iterable[Check]) -> ExitCode:
+    """doctor's lines; DATA (3) if any check failed."""
+    failed = 0
+    for check in found:
+        mark = "ok  " if check.ok else "FAIL"
+        print(f"[{mark}] {check.name}: {check.detail}")
+        if not check.ok:
+            failed += 1
+            if check.hint:
+                print(f"       Hint: {check.hint}")
+    return ExitCode.DATA if failed else ExitCode.OK
+
+
+def settings_table(settings: Settings, rows: list[tuple[str, str, str]], *, as_json: bool) -> None:
+    from assistant.settings import config_path
+
+    if as_json:
+        print(json.dumps({n: {"value": v, "source": s} for n, v, s in rows}, indent=2))
+        return
+    print(f"Config file: {config_path()}")
+    width = max(len(n) for n, _, _ in rows)
+    for name, value, source in rows:
+        print(f"  {name:<{width}}  {value}   ({source})")
+    print(f"  {'history_file':<{width}}  {settings.history_file}   (derived from home)")

@@ -1,0 +1,1 @@
+"""MiniLM, run offline: an ONNX graph for ingest, NumPy for questions."""

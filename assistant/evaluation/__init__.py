@@ -1,0 +1,1 @@
+"""Measuring retrieval (BEIR) and answers (question sets)."""
