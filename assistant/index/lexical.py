@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import StoreError
+from assistant.index.sqlite import open_sqlite
 from assistant.retrieval.filters import FACET_TABLE, Filters
 
 # Words that carry no topic; dropping them keeps OR queries selective and fast.
@@ -61,7 +62,7 @@ class LexicalIndex:
         try:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False)
+                self._db = open_sqlite(path, "rwc", shared=True)
                 # Readers (search, ask) keep reading while an ingest writes.
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(
@@ -73,9 +74,7 @@ class LexicalIndex:
                 self._db.commit()
             else:
                 # mode=rw: never create a missing file.
-                self._db = sqlite3.connect(
-                    f"file:{path}?mode=rw", uri=True, timeout=30.0, check_same_thread=False
-                )
+                self._db = open_sqlite(path, "rw", shared=True)
                 self._db.execute("SELECT 1 FROM papers LIMIT 1").fetchall()
             self._mapped = bool(
                 self._db.execute(

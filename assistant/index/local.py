@@ -6,6 +6,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from assistant.index.base import REBUILD, fingerprint_mismatch, lexical_path
+from assistant.index.sqlite import open_sqlite
 
 if TYPE_CHECKING:
     from assistant.diagnosis import Check
@@ -91,7 +92,7 @@ class LocalIndex:
         problem = sqlite_problem(lexical) if lexical.is_file() else f"{lexical.name} is missing"
         if problem is None:
             try:
-                con = sqlite3.connect(f"file:{lexical}?mode=ro", uri=True, timeout=30.0)
+                con = open_sqlite(lexical, "ro")
                 try:
                     in_bm25 = con.execute("SELECT COUNT(*) FROM papers").fetchone()[0]
                 finally:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.index.chroma_files.hnsw import Header, hnsw_problem, read_header
+from assistant.index.sqlite import open_sqlite
 
 CHROMA_DB = "chroma.sqlite3"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -88,7 +89,7 @@ def read_segments(db: sqlite3.Connection, collection: str) -> Segments | None:
 
 
 def _open_ro(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    return open_sqlite(path, "ro")
 
 
 def sqlite_problem(path: Path) -> str | None:

@@ -1,0 +1,25 @@
+"""Opening SQLite files, in one place.
+
+A read-only or must-exist open needs SQLite's URI form (`file:...?mode=ro`), and
+in a URI `#`, `?` and `%` are syntax: a home folder named `lab#2` would open
+`lab` instead (an empty new file, reported as a damaged index). `Path.as_uri`
+percent-encodes the path, so every file opens as itself.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Literal
+
+# ro: read only; rw: read and write, the file must exist; rwc: created if missing.
+Mode = Literal["ro", "rw", "rwc"]
+
+
+def open_sqlite(path: Path, mode: Mode, *, shared: bool = False) -> sqlite3.Connection:
+    """A connection to the SQLite file `path`, waiting up to 30 s for a lock.
+
+    `shared`: usable from several threads (the caller serialises access).
+    """
+    uri = f"{path.resolve().as_uri()}?mode={mode}"
+    return sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=not shared)

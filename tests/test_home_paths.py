@@ -1,0 +1,34 @@
+"""A home folder whose name holds URI syntax (`#`, `?`, `%`) or spaces is just a
+folder: SQLite files open as themselves, nothing is created beside the home,
+and a good index is not called damaged (issue 15: a `lab#2` home opened `lab`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+
+@pytest.mark.parametrize("name", ["lab#2", "what?now", "100%25 sure", "a b#c?d%e"])
+def test_a_home_with_uri_characters_works(tmp_path: Path, small_corpus: Path, name: str) -> None:
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    home = parent / name
+    ingest = run_cli("ingest", "--quiet", str(small_corpus), ASSISTANT_HOME=str(home))
+    assert ingest.returncode == 0, ingest.stderr
+    assert "Added 6" in ingest.stdout
+
+    search = run_cli(
+        "search", "growing networks by recombining parameters", ASSISTANT_HOME=str(home)
+    )
+    assert search.returncode == 0, search.stderr
+    assert search.stdout.startswith(" 1. ") and "MixtureGrowth" in search.stdout.splitlines()[0]
+    assert "damaged" not in search.stderr
+
+    doctor = run_cli("doctor", ASSISTANT_HOME=str(home), ASSISTANT_BACKEND="none")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert any(line.startswith("[ok  ] index: ") for line in doctor.stdout.splitlines())
+
+    # Nothing appeared outside the home (a truncated URI used to create files there).
+    assert sorted(p.name for p in parent.iterdir()) == [name]
