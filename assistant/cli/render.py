@@ -1,4 +1,10 @@
-"""Rendering answers and hits for the terminal: answer on stdout, notes on stderr."""
+"""Rendering answers and hits for the terminal: answer on stdout, notes on stderr.
+
+Every line goes out through `out` or `err` (or `AnswerStream.write`), which pass
+it through `terminal.for_terminal`: stored titles, abstracts, file names and
+model output cannot drive the terminal. JSON is printed as it is (exact text,
+control characters escaped by JSON itself).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ExitCode
+from assistant.terminal import for_terminal
 
 if TYPE_CHECKING:
     from assistant.diagnosis import Check
@@ -27,13 +34,22 @@ class AnswerStream:
 
     def write(self, text: str) -> None:
         if text:
-            sys.stdout.write(text)
+            sys.stdout.write(for_terminal(text))
             sys.stdout.flush()
             self.line_open = not text.endswith("\n")
 
 
+def out(text: str = "") -> None:
+    print(for_terminal(text))
+
+
 def err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    print(for_terminal(text), file=sys.stderr, flush=True)
+
+
+def _field(text: str) -> str:
+    """One stored field (a title, a file name) on one line."""
+    return for_terminal(text, one_line=True)
 
 
 # A paper saved in thousands of files would otherwise print thousands of names;
@@ -42,7 +58,7 @@ _MAX_LISTED = 5
 
 
 def _listed(names: tuple[str, ...]) -> str:
-    shown = ", ".join(names[:_MAX_LISTED])
+    shown = ", ".join(_field(n) for n in names[:_MAX_LISTED])
     more = len(names) - _MAX_LISTED
     return f"{shown} and {more:,} more" if more > 0 else shown
 
@@ -51,7 +67,7 @@ def hit_line(rank: int, hit: PaperHit) -> str:
     where = _listed(hit.source_files)
     if hit.dates:
         where += f", {_listed(hit.dates)}"
-    return f"{rank:>2}. {hit.score:.3f}  {hit.title}  [{where}]"
+    return f"{rank:>2}. {hit.score:.3f}  {_field(hit.title)}  [{where}]"
 
 
 def citation_details(hit: PaperHit) -> str:
@@ -66,7 +82,7 @@ def citation_details(hit: PaperHit) -> str:
         parts.append(f"doi:{hit.doi}")
     elif hit.paper_id.startswith("arxiv:"):
         parts.append(hit.paper_id.replace("arxiv:", "arXiv:", 1))
-    return ", ".join(parts)
+    return _field(", ".join(parts))
 
 
 def render_sources(answer: Answer) -> str:
@@ -85,7 +101,7 @@ def render_sources(answer: Answer) -> str:
         if hit.dates:
             where += f"; {_listed(hit.dates)}"
         details = citation_details(hit)
-        title = f"{hit.title}. {details}" if details else hit.title
+        title = f"{_field(hit.title)}. {details}" if details else _field(hit.title)
         lines.append(f"  [{source.number}] {title} ({where})")
     return "\n".join(lines)
 
@@ -94,17 +110,17 @@ def report_answer(answer: Answer, stream: AnswerStream | None) -> None:
     """Everything after the streamed text (the whole text if `stream` is None):
     abstention reason, Sources, notes."""
     if stream is None:
-        print(answer.text)
+        out(answer.text)
     elif stream.line_open:
-        print()
+        out()
         stream.line_open = False
     if answer.abstention:
-        print(answer.abstention_detail or "")
+        out(answer.abstention_detail or "")
     if answer.incomplete:
-        print(f"[answer incomplete: {answer.error}]")
+        out(f"[answer incomplete: {answer.error}]")
     sources = render_sources(answer)
     if sources:
-        print(sources)
+        out(sources)
     if answer.dropped_citations:
         numbers = ", ".join(f"[{n}]" for n in answer.dropped_citations)
         err(f"Note: dropped citation(s) {numbers}: they name no retrieved abstract.")
@@ -127,18 +143,18 @@ def problems(found: Iterable[Problem]) -> None:
 
 
 def ingest_result(result: IngestResult, location: str) -> None:
-    print(
+    out(
         f"Read {result.entries} entries ({result.papers} distinct papers) "
         f"from {result.files} file(s) in {result.seconds:.1f} s."
     )
     if result.changed:
-        print(
+        out(
             f"Added {result.added}, replaced {result.replaced}, unchanged {result.unchanged}"
             f", sources updated {result.sources_updated}; wrote {result.chunks_written} chunks."
         )
     else:
-        print(f"Nothing new: all {result.papers} papers are already in the index.")
-    print(f"Index: {result.total_papers} papers, {result.total_chunks} chunks at {location}")
+        out(f"Nothing new: all {result.papers} papers are already in the index.")
+    out(f"Index: {result.total_papers} papers, {result.total_chunks} chunks at {location}")
 
 
 def _no_hits(filters: Filters) -> str:
@@ -155,7 +171,7 @@ def search_results(
 
         if not hits:
             err(_no_hits(filters))
-        sys.stdout.write(bibliography(hits))
+        sys.stdout.write(for_terminal(bibliography(hits)))
         return
     if as_json:
         from assistant.answering.chain import clean_question
@@ -164,9 +180,9 @@ def search_results(
         print(json.dumps({"query": clean_question(query), "results": results}, indent=2))
         return
     if not hits:
-        print(_no_hits(filters))
+        out(_no_hits(filters))
     for rank, hit in enumerate(hits, start=1):
-        print(hit_line(rank, hit))
+        out(hit_line(rank, hit))
 
 
 def answer(answer: Answer, stream: AnswerStream | None, *, output: str, as_json: bool) -> ExitCode:
@@ -179,7 +195,7 @@ def answer(answer: Answer, stream: AnswerStream | None, *, output: str, as_json:
         err(answer.text)
         if answer.abstention:
             err(answer.abstention_detail or "")
-        sys.stdout.write(bibliography([s.hit for s in answer.sources]))
+        sys.stdout.write(for_terminal(bibliography([s.hit for s in answer.sources])))
     else:
         report_answer(answer, stream)
     if answer.interrupted:
@@ -193,7 +209,7 @@ def answer(answer: Answer, stream: AnswerStream | None, *, output: str, as_json:
 
 
 def history_cleared(removed: bool) -> None:
-    print("Chat history deleted." if removed else "There was no chat history.")
+    out("Chat history deleted." if removed else "There was no chat history.")
 
 
 def report(result: Any, *, as_json: bool) -> None:
@@ -204,7 +220,7 @@ def report(result: Any, *, as_json: bool) -> None:
     rows = result.rows()
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+        out(f"{name:<{width}}  {value}")
 
 
 def checks(found: Iterable[Check]) -> ExitCode:
@@ -212,11 +228,11 @@ def checks(found: Iterable[Check]) -> ExitCode:
     failed = 0
     for check in found:
         mark = "ok  " if check.ok else "FAIL"
-        print(f"[{mark}] {check.name}: {check.detail}")
+        out(f"[{mark}] {check.name}: {check.detail}")
         if not check.ok:
             failed += 1
             if check.hint:
-                print(f"       Hint: {check.hint}")
+                out(f"       Hint: {check.hint}")
     return ExitCode.DATA if failed else ExitCode.OK
 
 
@@ -226,8 +242,8 @@ def settings_table(settings: Settings, rows: list[tuple[str, str, str]], *, as_j
     if as_json:
         print(json.dumps({n: {"value": v, "source": s} for n, v, s in rows}, indent=2))
         return
-    print(f"Config file: {config_path()}")
+    out(f"Config file: {config_path()}")
     width = max(len(n) for n, _, _ in rows)
     for name, value, source in rows:
-        print(f"  {name:<{width}}  {value}   ({source})")
-    print(f"  {'history_file':<{width}}  {settings.history_file}   (derived from home)")
+        out(f"  {name:<{width}}  {value}   ({source})")
+    out(f"  {'history_file':<{width}}  {settings.history_file}   (derived from home)")

@@ -42,7 +42,7 @@ def run_chat(
     model: str | None,
     filters: Filters | None = None,
 ) -> None:
-    from assistant.cli.render import AnswerStream, err, render_sources, report_answer
+    from assistant.cli.render import AnswerStream, err, out, render_sources, report_answer
 
     backend = pipeline.backend(backend_name, model)
     filters = filters or Filters()
@@ -71,23 +71,23 @@ def run_chat(
             if command in ("/exit", "/quit"):
                 break
             if command == "/help":
-                print(HELP)
+                out(HELP)
             elif command == "/filters":
-                print(f"Filters: {filters.describe()}" if filters else "No filters.")
+                out(f"Filters: {filters.describe()}" if filters else "No filters.")
             elif command == "/reset":
                 session.reset()
-                print("Conversation forgotten.")
+                out("Conversation forgotten.")
             elif command == "/sources":
                 if session.last is None:
-                    print("No answer yet.")
+                    out("No answer yet.")
                 else:
                     shown = render_sources(session.last).strip()
-                    print(shown or "The last answer cited no sources.")
+                    out(shown or "The last answer cited no sources.")
             elif command == "/clear-history":
                 removed = session.clear_history()
-                print("Chat history deleted." if removed else "There was no chat history.")
+                out("Chat history deleted." if removed else "There was no chat history.")
             else:
-                print(f"Unknown command {command}. /help lists them.")
+                out(f"Unknown command {command}. /help lists them.")
             sys.stdout.flush()
             continue
         try:
