@@ -21,7 +21,9 @@ class ExitCode(IntEnum):
     BACKEND_UNAVAILABLE = 4
     MODEL_MISSING = 5
     BACKEND_FAILED = 6  # mid-answer
+    OUTPUT = 74  # the output cannot be written (a full disk, a dead terminal)
     INTERRUPTED = 130
+    BROKEN_PIPE = 141  # the reader of the output left (`| head`); nothing to say
 
 
 class AssistantError(Exception):
@@ -71,3 +73,9 @@ class BackendFailedError(AssistantError):
     """The backend failed while answering (HTTP error, timeout, stream cut)."""
 
     exit_code = ExitCode.BACKEND_FAILED
+
+
+class OutputError(AssistantError):
+    """Standard output cannot be written."""
+
+    exit_code = ExitCode.OUTPUT

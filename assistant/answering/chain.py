@@ -36,10 +36,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # A terminal colour or cursor sequence pasted with the question ("\x1b[31m"): without
 # this, only its ESC would go and "[31m" would be searched for.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_question(question: str) -> str:
     """Strip control characters and check the question is usable."""
+    # Bytes that were not UTF-8 reach Python as lone surrogates (argv's
+    # surrogateescape); they would fail in the tokenizer: show them as U+FFFD.
+    question = _SURROGATE.sub("\ufffd", question)
     text = _CONTROL.sub(" ", _ANSI.sub("", question)).strip()
     if not text:
         raise UsageError("The question is empty.", hint='Ask something, e.g. assistant ask "..."')

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -32,7 +29,8 @@ from assistant.cli.options import (
     YearOpt,
 )
 from assistant.cli.render import err
-from assistant.errors import AssistantError, CorpusError, ExitCode, UsageError
+from assistant.cli.runner import CliOptions, run, silence_stdout, usable_streams
+from assistant.errors import CorpusError, ExitCode, UsageError
 from assistant.readers import SUPPORTED
 
 if TYPE_CHECKING:
@@ -52,40 +50,6 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Inspect settings.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class CliOptions:
-    """The root options, kept on click's context for this invocation."""
-
-    debug: bool = False
-
-
-def _options(ctx: typer.Context) -> CliOptions:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, CliOptions) else CliOptions()
-
-
-def _fail(exc: AssistantError, options: CliOptions) -> typer.Exit:
-    err(f"Error: {exc.message}")
-    if exc.hint:
-        err(f"Hint: {exc.hint}")
-    if options.debug:
-        traceback.print_exception(exc, file=sys.stderr)
-    return typer.Exit(exc.exit_code)
-
-
-def run(ctx: typer.Context, action: Callable[[], T]) -> T:
-    """Run a command body, turning expected failures into a message and exit code."""
-    try:
-        return action()
-    except AssistantError as exc:
-        raise _fail(exc, _options(ctx)) from None
-    except KeyboardInterrupt:
-        err("Interrupted.")
-        raise typer.Exit(ExitCode.INTERRUPTED) from None
 
 
 def _assistant(**flags: Any) -> Assistant:
@@ -389,8 +353,12 @@ def config_show(
 
 
 def main() -> None:
+    usable_streams()
     try:
         app()
     except KeyboardInterrupt:
         err("Interrupted.")
         sys.exit(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        silence_stdout()
+        sys.exit(ExitCode.BROKEN_PIPE)

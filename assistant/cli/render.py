@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import ExitCode
+from assistant.errors import ExitCode, OutputError
 from assistant.terminal import for_terminal
 
 if TYPE_CHECKING:
@@ -34,13 +34,32 @@ class AnswerStream:
 
     def write(self, text: str) -> None:
         if text:
-            sys.stdout.write(for_terminal(text))
-            sys.stdout.flush()
+            write(for_terminal(text))
             self.line_open = not text.endswith("\n")
 
 
+def write(text: str) -> None:
+    """Put `text` on stdout now. A failed write is an OutputError (exit 74), except a
+    closed pipe (`| head`), which `main` ends quietly."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot write the output: {exc.strerror or exc}.",
+            hint="Free space where the output goes, or send it elsewhere.",
+        ) from exc
+
+
 def out(text: str = "") -> None:
-    print(for_terminal(text))
+    write(for_terminal(text) + "\n")
+
+
+def out_json(data: Any) -> None:
+    """JSON as it is: the exact text, control characters escaped by JSON itself."""
+    write(json.dumps(data, indent=2) + "\n")
 
 
 def err(text: str) -> None:
@@ -171,13 +190,13 @@ def search_results(
 
         if not hits:
             err(_no_hits(filters))
-        sys.stdout.write(for_terminal(bibliography(hits)))
+        write(for_terminal(bibliography(hits)))
         return
     if as_json:
         from assistant.answering.chain import clean_question
 
         results = [h.as_json() for h in hits]
-        print(json.dumps({"query": clean_question(query), "results": results}, indent=2))
+        out_json({"query": clean_question(query), "results": results})
         return
     if not hits:
         out(_no_hits(filters))
@@ -188,14 +207,14 @@ def search_results(
 def answer(answer: Answer, stream: AnswerStream | None, *, output: str, as_json: bool) -> ExitCode:
     """Print an answer as asked (text, JSON, or BibTeX of its sources); its exit code."""
     if as_json:
-        print(json.dumps(answer.as_json(), indent=2))
+        out_json(answer.as_json())
     elif output == "bibtex":
         from assistant.cli.bibliography import bibliography
 
         err(answer.text)
         if answer.abstention:
             err(answer.abstention_detail or "")
-        sys.stdout.write(for_terminal(bibliography([s.hit for s in answer.sources])))
+        write(for_terminal(bibliography([s.hit for s in answer.sources])))
     else:
         report_answer(answer, stream)
     if answer.interrupted:
@@ -215,7 +234,7 @@ def history_cleared(removed: bool) -> None:
 def report(result: Any, *, as_json: bool) -> None:
     """An evaluation report: a table of its rows, or all of it as JSON."""
     if as_json:
-        print(json.dumps(asdict(result), indent=2))
+        out_json(asdict(result))
         return
     rows = result.rows()
     width = max(len(name) for name, _ in rows)
@@ -240,7 +259,7 @@ def settings_table(settings: Settings, rows: list[tuple[str, str, str]], *, as_j
     from assistant.settings import config_path
 
     if as_json:
-        print(json.dumps({n: {"value": v, "source": s} for n, v, s in rows}, indent=2))
+        out_json({n: {"value": v, "source": s} for n, v, s in rows})
         return
     out(f"Config file: {config_path()}")
     width = max(len(n) for n, _, _ in rows)
