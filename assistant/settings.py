@@ -154,6 +154,18 @@ class Settings(BaseSettings, _Tuning, LlamaCppSettings, OpenAISettings, OllamaSe
 
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", extra="ignore", frozen=True)
 
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home(cls, value: object) -> object:
+        # As the config file's location does: `~` is the user's home (a shell does
+        # not expand it inside quotes), and an empty ASSISTANT_HOME means unset,
+        # not the current directory.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return default_home()
+        if isinstance(value, str | Path):
+            return Path(value).expanduser()
+        return value
+
     @field_validator("store_url")
     @classmethod
     def _store_url(cls, value: str) -> str:
