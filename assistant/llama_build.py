@@ -64,6 +64,10 @@ class BuildSpec:
         text = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def record(self, **extra: object) -> dict[str, object]:
+        """The spec with its key (and `extra`), as written to build.json and the record."""
+        return {**asdict(self), "key": self.key, **extra}
+
 
 def cpu_features(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, ...]:
     """The instruction-set flags the kernel reports for this CPU (empty if unknown)."""
@@ -177,7 +181,7 @@ def build(target: BuildSpec, cache: Path) -> Path:
         staged = Path(tmp) / "out"
         staged.mkdir()
         shutil.move(str(wheels[0]), staged / wheels[0].name)
-        info = {**asdict(target), "key": target.key, "built_s": round(time.monotonic() - started)}
+        info = target.record(built_s=round(time.monotonic() - started))
         (staged / "build.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         # Appears whole or not at all: an interrupted build leaves only the temp dir.
@@ -207,7 +211,7 @@ def install(cache: Path, *, rebuild: bool = False) -> str:
     # (the second call finds the package itself already satisfied).
     _pip("install", "--no-deps", "--no-index", "--force-reinstall", "--quiet", str(wheel))
     _pip("install", "--quiet", str(wheel))
-    info = {**asdict(target), "key": target.key, "wheel": str(wheel)}
+    info = target.record(wheel=str(wheel))
     record_path().write_text(json.dumps(info, indent=2), encoding="utf-8")
     return f"{PACKAGE} {VERSION}: {how} ({target.key})"
 
@@ -228,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("show", help="Print the build spec and its key.")
     args = parser.parse_args(argv)
     if args.command == "show":
-        print(json.dumps({**asdict(spec()), "key": spec().key}, indent=2))
+        print(json.dumps(spec().record(), indent=2))
         return 0
     print(install(args.cache or default_cache(), rebuild=args.rebuild), file=sys.stderr)
     return 0

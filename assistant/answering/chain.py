@@ -23,8 +23,10 @@ from assistant.answering.screening import screen
 from assistant.backends import AnswerRequest, Backend
 from assistant.domain import DECLINE, Answer, PaperHit, Source
 from assistant.errors import BackendFailedError, UsageError
+from assistant.readers.text import SURROGATE
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.retriever import Retriever
+from assistant.terminal import CONTROL
 
 MAX_QUESTION_CHARS = 4000
 _DECLINED = re.compile(
@@ -32,19 +34,17 @@ _DECLINED = re.compile(
     r"|discuss|state)|\bcannot (?:be )?answer|\bcan't answer|\bnot (?:mentioned|stated) in the",
     re.IGNORECASE,
 )
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # A terminal colour or cursor sequence pasted with the question ("\x1b[31m"): without
 # this, only its ESC would go and "[31m" would be searched for.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_question(question: str) -> str:
     """Strip control characters and check the question is usable."""
     # Bytes that were not UTF-8 reach Python as lone surrogates (argv's
     # surrogateescape); they would fail in the tokenizer: show them as U+FFFD.
-    question = _SURROGATE.sub("\ufffd", question)
-    text = _CONTROL.sub(" ", _ANSI.sub("", question)).strip()
+    question = SURROGATE.sub("\ufffd", question)
+    text = CONTROL.sub(" ", _ANSI.sub("", question)).strip()
     if not text:
         raise UsageError("The question is empty.", hint='Ask something, e.g. assistant ask "..."')
     if len(text) > MAX_QUESTION_CHARS:
@@ -210,10 +210,6 @@ class Answerer:
     @property
     def prompts(self) -> PromptSet:
         return self.chain.prompts
-
-    @property
-    def filters(self) -> Filters:
-        return self.chain.filters
 
     def start(
         self,

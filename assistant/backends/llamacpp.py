@@ -179,6 +179,11 @@ def crash_error(model: Path, result: ProbeResult) -> BackendUnavailableError:
     )
 
 
+def _threads(settings: Settings) -> int:
+    """CPU threads for llama.cpp: the setting, or every core."""
+    return settings.llamacpp_threads or (os.cpu_count() or 2)
+
+
 def _library_identity() -> str:
     """Path, size and time of the installed libllama, without loading it."""
     spec = importlib.util.find_spec("llama_cpp")
@@ -251,7 +256,7 @@ class LlamaCppBackend:
 
     def _llm(self) -> Any:
         self.check()
-        threads = self.settings.llamacpp_threads or (os.cpu_count() or 2)
+        threads = _threads(self.settings)
         key = (str(self.path), self.settings.llamacpp_context_tokens, threads)
         with _LOCK:
             if key not in _LOADED:
@@ -374,7 +379,7 @@ def _runs(settings: Settings, model: str) -> Check:
         path = backend.path  # the bundled GGUF is assembled on first use
     except AssistantError as exc:
         return Check("llamacpp", False, exc.message, exc.hint)
-    result = probe(path, settings.llamacpp_threads or (os.cpu_count() or 2))
+    result = probe(path, _threads(settings))
     if result.signal_name:
         error = crash_error(path, result)
         return Check("llamacpp", False, f"{error.message} ({built})", error.hint)

@@ -189,11 +189,11 @@ def search(
         # A usage error is reported before the index is opened.
         filters = _filters(year, author, category, source)
         _check_format(output, as_json)
-        clean_question(query)
+        text = clean_question(query)
         assistant = _assistant(top_k=top_k)
         _warn_stale(assistant, filters)
-        hits = assistant.search(query, filters=filters)
-        render.search_results(query, hits, filters, output=output, as_json=as_json)
+        hits = assistant.search(text, filters=filters)
+        render.search_results(text, hits, filters, output=output, as_json=as_json)
 
     run(ctx, body)
 

@@ -185,6 +185,7 @@ def _no_hits(filters: Filters) -> str:
 def search_results(
     query: str, hits: Sequence[PaperHit], filters: Filters, *, output: str, as_json: bool
 ) -> None:
+    """The hits for `query` (already cleaned) as a ranked list, JSON or BibTeX."""
     if output == "bibtex":
         from assistant.cli.bibliography import bibliography
 
@@ -193,10 +194,7 @@ def search_results(
         write(for_terminal(bibliography(hits)))
         return
     if as_json:
-        from assistant.answering.chain import clean_question
-
-        results = [h.as_json() for h in hits]
-        out_json({"query": clean_question(query), "results": results})
+        out_json({"query": query, "results": [h.as_json() for h in hits]})
         return
     if not hits:
         out(_no_hits(filters))

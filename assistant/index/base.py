@@ -52,6 +52,17 @@ def lexical_path(settings: Settings) -> Path:
     return settings.store_dir / f"lexical-{settings.collection}.sqlite3"
 
 
+def read_lexical(settings: Settings, store: Store) -> LexicalIndex:
+    """This home's BM25 index for searching: it must exist, and hold rows if `store`
+    does (unless an ingest is filling it right now)."""
+    from assistant.index.lexical import LexicalIndex
+    from assistant.index.locking import ingest_running
+
+    lexical = LexicalIndex.for_reading(lexical_path(settings))
+    lexical.require_rows(store.chunk_count(), lambda: ingest_running(settings.store_dir))
+    return lexical
+
+
 def fingerprint_mismatch(expected: Fingerprint, meta: Mapping[str, object]) -> Check | None:
     """A failed check if the index's recorded fingerprint is not `expected` (what
     these settings, their encoder and chunking among them, would build)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
-from assistant.index.base import REBUILD, fingerprint_mismatch, lexical_path
+from assistant.index.base import REBUILD, fingerprint_mismatch, lexical_path, read_lexical
 from assistant.index.sqlite import open_sqlite
 
 if TYPE_CHECKING:
@@ -35,12 +35,7 @@ class LocalIndex:
         )
 
     def reading_lexical(self, store: Store) -> LexicalIndex:
-        from assistant.index.lexical import LexicalIndex
-        from assistant.index.locking import ingest_running
-
-        lexical = LexicalIndex.for_reading(lexical_path(self.settings))
-        lexical.require_rows(store.chunk_count(), lambda: ingest_running(self.settings.store_dir))
-        return lexical
+        return read_lexical(self.settings, store)
 
     def writing_lexical(self, store: Store, *, rebuild: bool) -> LexicalIndex:
         from assistant.index.lexical import LexicalIndex

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from assistant.errors import ConfigError, StoreError
-from assistant.index.base import fingerprint_mismatch, lexical_path
+from assistant.index.base import fingerprint_mismatch, lexical_path, read_lexical
 from assistant.index.store import Fingerprint, Store, create_collection
 from assistant.offline import enforce_offline
 
@@ -307,14 +307,9 @@ class ServerIndex:
         return ServerStore.connect(self.settings, fingerprint, create=create, rebuild=rebuild)
 
     def reading_lexical(self, store: Store) -> LexicalIndex:
-        from assistant.index.lexical import LexicalIndex
-        from assistant.index.locking import ingest_running
-
         assert isinstance(store, ServerStore)
         refresh_lexical(store, self._lexical_path)
-        lexical = LexicalIndex.for_reading(self._lexical_path)
-        lexical.require_rows(store.chunk_count(), lambda: ingest_running(self.settings.store_dir))
-        return lexical
+        return read_lexical(self.settings, store)
 
     def writing_lexical(self, store: Store, *, rebuild: bool) -> LexicalIndex:
         """Emptied for a rebuild; else this client's copy, first brought up to the
