@@ -141,6 +141,37 @@ class _Tuning(BaseModel):
         description="Retrieval support (closeness, key-word coverage, unknown names; see "
         "abstention.py) below which the assistant says the abstracts do not answer.",
     )
+    # The support checker's thresholds (answering/support.py), calibrated on the
+    # claims dev set (BENCHMARKS.md, "Citation checker"); each is a cosine or a share.
+    support_min_similarity: float = Field(
+        0.45,
+        ge=0.0,
+        le=1.0,
+        description="Support check: MiniLM cosine (0-1) of a sentence to the closest "
+        "sentence, or pair of neighbouring sentences, of the abstract it cites, below which "
+        "the abstract does not back it.",
+    )
+    support_min_coverage: float = Field(
+        0.30,
+        ge=0.0,
+        le=1.0,
+        description="Support check: share (0-1) of the sentence's content words that the "
+        "cited abstract must contain.",
+    )
+    support_min_score: float = Field(
+        0.57,
+        ge=0.0,
+        le=1.0,
+        description="Support check: (similarity + coverage) / 2 below which a sentence is "
+        "unsupported; the main threshold.",
+    )
+    support_min_clause: float = Field(
+        0.43,
+        ge=0.0,
+        le=1.0,
+        description="Support check: the same score for each statement of a sentence that "
+        'joins several ("..., and also ..."), so a half-backed sentence is caught.',
+    )
     max_answer_tokens: int = Field(400, ge=16, description="Longest answer the LLM may write.")
     temperature: float = Field(0.1, ge=0.0, le=2.0, description="LLM sampling temperature.")
 
