@@ -31,7 +31,6 @@ from assistant.answering.claimcheck import (
     content_word,
     is_name,
     name_key,
-    stem,
     word_set,
     words,
 )
@@ -120,7 +119,10 @@ _LEVEL = {
         "constant unchanged unaffected regardless independent invariant steady flat stays remains"
     ),
 }
-_CONTEXT_WORDS = 4
+_BEFORE, _AFTER = 2, 5
+# Words an effect in the claim and one in the evidence must share around them to
+# be about the same thing.
+_SHARED_CONTEXT = 2
 # Verbs that rank their subject over their object ("A outperforms B").
 _RANKING = word_set(
     "outperform outperforms outperformed outperforming beat beats surpass surpasses "
@@ -145,16 +147,18 @@ class _Effect:
     word: str
 
 
-def _around(stems: list[str], i: int) -> frozenset[str]:
-    before = [s for s in stems[max(0, i - 2 * _CONTEXT_WORDS) : i] if s][-_CONTEXT_WORDS:]
-    after = [s for s in stems[i + 1 : i + 1 + 2 * _CONTEXT_WORDS] if s][:_CONTEXT_WORDS]
+def _around(stems: list[tuple[str, ...]], i: int) -> frozenset[str]:
+    """What an effect word is about: a few content words before it, more after it
+    (a verb's object, an adjective's noun)."""
+    before = [s for w in stems[max(0, i - 2 * _BEFORE) : i] for s in w][-_BEFORE:]
+    after = [s for w in stems[i + 1 : i + 1 + 2 * _AFTER] for s in w][:_AFTER]
     return frozenset(before + after)
 
 
-def _stems(text: str) -> tuple[list[tuple[str, int]], list[str]]:
-    """Words (lower case) with their negation marks, and their content stems ("" else)."""
+def _stems(text: str) -> tuple[list[tuple[str, int]], list[tuple[str, ...]]]:
+    """Words (lower case) with their negation marks, and their content stems."""
     marked = [(w.text.lower(), mark) for w, mark in negation.scopes(text)]
-    return marked, [stem(w) if content_word(w) else "" for w, _ in marked]
+    return marked, [content_stems(w) for w, _ in marked]
 
 
 def _effects(text: str) -> list[_Effect]:
@@ -181,7 +185,11 @@ def reversed_effect(claim: str, evidence: str) -> Conflict | None:
             continue
         if any(e.sign == effect.sign for e in backed if e.axis == effect.axis):
             continue
-        near = [e for e in backed if e.axis == effect.axis and e.context & effect.context]
+        near = [
+            e
+            for e in backed
+            if e.axis == effect.axis and len(e.context & effect.context) >= _SHARED_CONTEXT
+        ]
         opposite = [e for e in near if e.sign == -effect.sign]
         if opposite:
             return Conflict(
@@ -256,33 +264,40 @@ def _clause_stems(
     return set(taken[:limit])
 
 
-def _roles(text: str) -> list[tuple[int, set[str], set[str]]]:
-    """For each ranking verb: its sign, what ranks (the clause before it) and what
-    is ranked (the first words after it); the passive ("is outperformed by")
-    swaps them."""
+def _roles(text: str) -> list[tuple[tuple[str, int], set[str], set[str]]]:
+    """For each ranking verb ("outperforms") or comparative with "than" ("works
+    better than"): its axis and sign, what ranks (the clause before it) and what is
+    ranked (the first words after it); the passive ("is outperformed by") swaps
+    them. Words on both sides ("dropping X works better than dropping Y") say
+    nothing about who ranks where and are left out."""
     found = words(text)
-    result: list[tuple[int, set[str], set[str]]] = []
+    result: list[tuple[tuple[str, int], set[str], set[str]]] = []
     for i, word in enumerate(found):
         low = word.text.lower()
-        if low not in _RANKING:
+        after_word = found[i + 1].text.lower() if i + 1 < len(found) else ""
+        if low in _RANKING:
+            pole = _EFFECT_POLES[low][0]
+            start = i + 2 if after_word == "by" else i + 1
+        elif after_word == "than" and low in _SUBSTITUTE_POLES:
+            pole = _SUBSTITUTE_POLES[low][0]
+            start = i + 2
+        else:
             continue
         # A participle ("..., almost always outperforming B") ranks the clause's subject.
         before = _clause_stems(text, found, range(i - 1, -1, -1), 12, comma=low.endswith("ing"))
-        passive = i + 1 < len(found) and found[i + 1].text.lower() == "by"
-        start = i + 2 if passive else i + 1
         after = _clause_stems(text, found, range(start, len(found)), _OBJECT_WORDS, comma=False)
-        sign = _EFFECT_POLES[low][0][1]
-        result.append((sign, after, before) if passive else (sign, before, after))
+        before, after = before - after, after - before
+        result.append((pole, after, before) if after_word == "by" else (pole, before, after))
     return result
 
 
 def swapped_roles(claim: str, evidence: str) -> Conflict | None:
-    """ "A outperforms B" where the evidence, with a verb of the same sense, has B
-    outperforming A: what the evidence ranks below is in the claim's top side, and
-    the two rank nothing below in common."""
-    for sign, ranking, ranked in _roles(claim):
-        for other_sign, _, other_ranked in _roles(evidence):
-            if other_sign != sign or ranked & other_ranked:
+    """ "A outperforms B" where the evidence, in the same sense, has B outperforming
+    A: what the evidence ranks below is on the claim's top side, and the two rank
+    nothing below in common."""
+    for pole, ranking, ranked in _roles(claim):
+        for other_pole, _, other_ranked in _roles(evidence):
+            if other_pole != pole or ranked & other_ranked:
                 continue
             if len(other_ranked & ranking) >= 2:
                 return Conflict("roles swapped: the evidence ranks them the other way round")

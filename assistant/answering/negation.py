@@ -37,6 +37,13 @@ _SCOPE_WORDS = 5
 # "not only A but also B" asserts A.
 _NOT_ONLY = re.compile(r"not\s+(?:only|just|merely|simply)\b", re.IGNORECASE)
 
+# Verbs of loss: negating one ("without sacrificing X") asserts its object.
+_LOSS = word_set(
+    "lose loses losing lost loss sacrifice sacrifices sacrificing hurt hurts hurting harm "
+    "harming compromise compromising compromised degrade degrading degradation reduce "
+    "reducing drop dropping"
+)
+
 ASSERTED, NEGATED, SET_ASIDE = 0, 1, 2
 
 
@@ -55,6 +62,10 @@ def scopes(text: str) -> tuple[tuple[Word, int], ...]:
         elif (low in NEGATORS or low.endswith("n't")) and not _NOT_ONLY.match(text, word.start):
             mark = NEGATED
         else:
+            continue
+        # "without losing accuracy" keeps the accuracy: only the loss is negated.
+        if i + 1 < len(found) and found[i + 1].text.lower() in _LOSS:
+            covered[i + 1] = mark
             continue
         counted = 0
         for j in range(i + 1, len(found)):

@@ -153,8 +153,7 @@ def _same(number: Number, other: Number) -> bool:
                 return True
             if (other.magnitude and _close(a, 10**b)) or (number.magnitude and _close(10**a, b)):
                 return True
-            # "more than a hundred thousand" for 117,702; "about 30" for 29.
-            if number.hedged and _round(a) and a > 0 and 0.75 <= b / a <= 2:
+            if number.hedged and _near(a, b):
                 return True
             # "45%" for 45.27%: fewer decimals is rounding, not a new figure.
             places = _decimals(number.text)
@@ -173,6 +172,16 @@ def _after_words(text: str, number: Number) -> list[str]:
     at = text.find(number.shown)
     rest = text[at + len(number.shown) :].split()[:1] if at >= 0 else []
     return [w.strip(".,;:()") for w in rest]
+
+
+def _near(a: float, b: float) -> bool:
+    """A hedged figure ("about", "more than") and a stated one: "more than a hundred
+    thousand" for 117,702, "about 30" for 29, "about a third" for 35%."""
+    for hedged in (a, a * 100) if a < 1 else (a,):
+        low, high = (0.75, 2.0) if _round(hedged) else (0.85, 1.18)
+        if hedged > 0 and low <= b / hedged <= high:
+            return True
+    return False
 
 
 def _decimals(text: str) -> int | None:

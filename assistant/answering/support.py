@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from assistant.settings import Settings
 
 Encode = Callable[[Sequence[str]], np.ndarray]
-# Claim vectors kept (an answer's sentences, each checked against several abstracts).
-_CLAIM_CACHE = 256
+# Claims and abstracts whose vectors are kept: a few answers' worth.
+_REMEMBERED = 256
 _CITATION = re.compile(r"\[\s*\d+(?:\s*[,;\u2013-]\s*\d+)*\s*\]")
 
 # Words that end in a full stop without ending a sentence ("et al.", "Fig. 2").
@@ -101,9 +101,9 @@ class SupportChecker:
         min_clause: float = 0.43,
     ) -> None:
         self.encode = encode
-        # An answer's sentence is checked against each abstract it may cite:
-        # encode it once.
-        self._claims: OrderedDict[str, np.ndarray] = OrderedDict()
+        # An answer's sentence is checked against each abstract it may cite, and
+        # each abstract against every sentence citing it: encode each once.
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self.min_similarity = min_similarity
         self.min_coverage = min_coverage
         self.min_score = min_score
@@ -120,8 +120,14 @@ class SupportChecker:
         )
 
     def check(self, claim: str, abstract: str) -> Verdict:
-        """Whether `abstract` backs `claim`; evidence indexes `split_sentences(abstract)`."""
-        return self.check_sentences(claim, split_sentences(abstract))
+        """Whether `abstract` backs `claim`; evidence indexes `split_sentences(abstract)`.
+        The abstract's sentence vectors are kept for the next claim about it."""
+        sentences = split_sentences(abstract)
+        if not sentences:
+            return self.check_sentences(claim, sentences)
+        key = "\0".join(sentences)
+        vectors = self._remembered(key, lambda: self.encode(sentences))
+        return self.check_sentences(claim, sentences, vectors)
 
     def check_sentences(
         self, claim: str, sentences: Sequence[str], vectors: np.ndarray | None = None
@@ -137,7 +143,7 @@ class SupportChecker:
         if vectors is None:
             vectors = self.encode(list(sentences))
         windows = _Windows(sentences, vectors)
-        similarity = windows.matrix @ self._vector(claim)
+        similarity = windows.matrix @ self._remembered(claim, lambda: self.encode([claim])[0])
         best = int(np.argmax(similarity))
         closest = float(similarity[best])
         abstract = " ".join(sentences)
@@ -159,13 +165,14 @@ class SupportChecker:
             return verdict(False, f"weak support (score {score:.2f})")
         return verdict(True, "supported")
 
-    def _vector(self, claim: str) -> np.ndarray:
-        vector = self._claims.pop(claim, None)
+    def _remembered(self, text: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The vector(s) of a claim or an abstract, from the last `_REMEMBERED` used."""
+        vector = self._vectors.pop(text, None)
         if vector is None:
-            vector = self.encode([claim])[0]
-        self._claims[claim] = vector
-        while len(self._claims) > _CLAIM_CACHE:
-            self._claims.popitem(last=False)
+            vector = compute()
+        self._vectors[text] = vector
+        while len(self._vectors) > _REMEMBERED:
+            self._vectors.popitem(last=False)
         return vector
 
     def _problem(self, claim: str, abstract: str, windows: _Windows, best: int) -> str | None:
