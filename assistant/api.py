@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from assistant.answering.chat import ChatSession
     from assistant.backends import Backend
     from assistant.domain import Answer, PaperHit
+    from assistant.evaluation.claims import ClaimsReport
     from assistant.evaluation.evaluate import BeirReport, QuestionReport
     from assistant.index.ingest import IngestResult
     from assistant.retrieval.filters import Filters
@@ -118,15 +119,25 @@ class Assistant:
         model: str | None = None,
         top_k: int | None = None,
         progress: bool = False,
-    ) -> BeirReport | QuestionReport:
-        """Retrieval on a BEIR folder, or a question set about the bundled abstracts
-        (recall, abstention; with `ask`, the answers' citations too)."""
+    ) -> BeirReport | QuestionReport | ClaimsReport:
+        """Retrieval on a BEIR folder, a question set about the bundled abstracts
+        (recall, abstention; with `ask`, the answers' citations too), or the support
+        checker on a claims file (records with `claim`, `abstract` and `label`)."""
+        from assistant.errors import UsageError
+        from assistant.evaluation.claims import evaluate_claims, is_claims_file
         from assistant.evaluation.evaluate import evaluate_beir, evaluate_questions
         from assistant.resources import data_dir
 
         path = Path(path)
         if path.is_dir():
             return evaluate_beir(self.settings, path, split, progress=progress)
+        if is_claims_file(path):
+            if ask:
+                raise UsageError(
+                    "--ask answers a question set; a claims file scores the support checker.",
+                    hint="Drop --ask.",
+                )
+            return evaluate_claims(self.settings, path, progress=progress)
         # Question sets are about the bundled abstracts: their own collection,
         # so evaluating never adds papers to the user's index.
         update: dict[str, Any] = {"collection": "eval-bundled"}

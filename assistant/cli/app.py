@@ -282,7 +282,8 @@ def evaluate(
     path: Annotated[
         Path,
         typer.Argument(
-            help="A BEIR folder (corpus.jsonl, queries, qrels) or a question-set .jsonl."
+            help="A BEIR folder (corpus.jsonl, queries, qrels), a question-set .jsonl, or a "
+            "claims .jsonl (claim, abstract, label) to score the support checker."
         ),
     ],
     split: Annotated[str, typer.Option(help="BEIR split whose queries and qrels to use.")] = "test",
@@ -294,10 +295,11 @@ def evaluate(
     top_k: TopKOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure retrieval (nDCG@10, recall, MRR, latency) or question answering.
+    """Measure retrieval (nDCG@10, recall, MRR), answers or the citation checker.
 
     Examples: assistant eval ../shared/bench/scifact --split train;
-    assistant eval questions.jsonl --ask --backend none
+    assistant eval questions.jsonl --ask --backend none;
+    assistant eval ../shared/eval/claims_dev.jsonl --json
     """
 
     def body() -> None:
