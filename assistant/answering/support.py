@@ -83,6 +83,24 @@ class Verdict:
         }
 
 
+@dataclass(frozen=True)
+class Signals:
+    """What a verdict rests on: MiniLM closeness, word coverage, the weakest clause,
+    and what the lexical checks found."""
+
+    similarity: float  # cosine to the closest sentence or pair of neighbouring sentences
+    coverage: float  # share of the claim's content words the abstract contains
+    missing: tuple[str, ...]  # (stems of) the claim's words the abstract lacks
+    weakest_clause: float  # lowest (similarity + coverage) / 2 of its statements; 1.0 if one
+    clause_missing: tuple[str, ...]  # what that statement's words lack
+    problem: str | None  # a changed number, an absent name, a contradiction
+    evidence: tuple[int, ...]  # the closest window's sentences, the closer first
+
+    @property
+    def score(self) -> float:
+        return (self.similarity + self.coverage) / 2
+
+
 class SupportChecker:
     """Judges (claim, abstract) pairs with MiniLM similarity and lexical checks.
 
@@ -135,35 +153,63 @@ class SupportChecker:
         """Whether the abstract made of `sentences` backs `claim`. `vectors`, if
         given, are `encode(sentences)`, computed once per abstract. Citation
         markers in the claim ("[2]", "[1, 3]") are not part of what it says."""
-        claim = " ".join(_CITATION.sub(" ", claim).split())
         if not sentences:
             return Verdict(False, 0.0, (), "no abstract text to check against")
-        if not any(c.isalnum() for c in claim):
-            return Verdict(False, 0.0, (), "the sentence says nothing")
+        found = self.signals(claim, sentences, vectors)
+        return self.judge(found) if found else Verdict(False, 0.0, (), "the sentence says nothing")
+
+    def judge(self, found: Signals) -> Verdict:
+        """The verdict the thresholds give on a claim's signals."""
+
+        def verdict(supported: bool, reason: str) -> Verdict:
+            return Verdict(supported, found.score, found.evidence, reason)
+
+        if found.problem:
+            return verdict(False, found.problem)
+        if found.weakest_clause < self.min_clause:
+            missing = ", ".join(found.clause_missing[:3])
+            return verdict(False, f"part of the claim is not in the abstract: {missing}")
+        if found.similarity < self.min_similarity:
+            return verdict(False, f"no sentence says this (similarity {found.similarity:.2f})")
+        if found.coverage < self.min_coverage:
+            return verdict(False, f"the abstract lacks {', '.join(found.missing[:4])}")
+        if found.score < self.min_score:
+            return verdict(False, f"weak support (score {found.score:.2f})")
+        return verdict(True, "supported")
+
+    def signals(
+        self, claim: str, sentences: Sequence[str], vectors: np.ndarray | None = None
+    ) -> Signals | None:
+        """What the verdict rests on, before any threshold (None: the claim has no
+        words). Calibration replays `judge` on these with other thresholds."""
+        claim = " ".join(_CITATION.sub(" ", claim).split())
+        if not sentences or not any(c.isalnum() for c in claim):
+            return None
         if vectors is None:
             vectors = self.encode(list(sentences))
         windows = _Windows(sentences, vectors)
         similarity = windows.matrix @ self._remembered(claim, lambda: self.encode([claim])[0])
         best = int(np.argmax(similarity))
-        closest = float(similarity[best])
         abstract = " ".join(sentences)
         coverage, missing = claimcheck.coverage(claim, abstract)
-        score = (closest + coverage) / 2
-        evidence = windows.sentences(best, similarity)
-
-        def verdict(supported: bool, reason: str) -> Verdict:
-            return Verdict(supported, score, evidence, reason)
-
-        problem = self._problem(claim, abstract, windows, best)
-        if problem:
-            return verdict(False, problem)
-        if closest < self.min_similarity:
-            return verdict(False, f"no sentence says this (similarity {closest:.2f})")
-        if coverage < self.min_coverage:
-            return verdict(False, f"the abstract lacks {', '.join(missing[:4])}")
-        if score < self.min_score:
-            return verdict(False, f"weak support (score {score:.2f})")
-        return verdict(True, "supported")
+        weakest = 1.0
+        clause_missing: tuple[str, ...] = ()
+        parts = claimcheck.clauses(claim)
+        if len(parts) > 1:
+            closest = (windows.matrix @ self.encode(parts).T).max(axis=0)
+            for part, near in zip(parts, closest, strict=True):
+                part_coverage, lacking = claimcheck.coverage(part, abstract)
+                if (float(near) + part_coverage) / 2 < weakest:
+                    weakest, clause_missing = (float(near) + part_coverage) / 2, tuple(lacking)
+        return Signals(
+            similarity=float(similarity[best]),
+            coverage=coverage,
+            missing=tuple(missing),
+            weakest_clause=weakest,
+            clause_missing=clause_missing,
+            problem=_problem(claim, abstract, windows, best),
+            evidence=windows.sentences(best, similarity),
+        )
 
     def _remembered(self, text: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """The vector(s) of a claim or an abstract, from the last `_REMEMBERED` used."""
@@ -175,36 +221,28 @@ class SupportChecker:
             self._vectors.popitem(last=False)
         return vector
 
-    def _problem(self, claim: str, abstract: str, windows: _Windows, best: int) -> str | None:
-        """The first thing the claim gets wrong, if any."""
-        for number in quantities.number_problems(claim, abstract):
-            if number.unit_changed:
-                return f"unit changed: {number.claimed} where the abstract says {number.stated}"
-            if number.stated:
-                return f"number {number.claimed} not in the evidence (it says {number.stated})"
-            return f"number {number.claimed} not in the evidence"
-        names = claimcheck.missing_names(claim, abstract)
-        if names:
-            return f"{', '.join(names[:3])} not in the abstract"
-        # The closest window in meaning, and the one sharing most words with the
-        # claim: MiniLM can prefer a short generic sentence to the long one that
-        # holds the claim's words.
-        lexical = windows.most_covering(claim)
-        passages = list(dict.fromkeys(windows.texts[w] for w in (best, lexical)))
-        sentences = list(
-            dict.fromkeys(windows.texts[i] for w in (best, lexical) for i in windows.spans[w])
-        )
-        conflict = direction.contradiction(claim, passages, sentences)
-        if conflict:
-            return conflict.reason
-        parts = claimcheck.clauses(claim)
-        if len(parts) > 1:
-            closest = (windows.matrix @ self.encode(parts).T).max(axis=0)
-            for part, near in zip(parts, closest, strict=True):
-                part_coverage, missing = claimcheck.coverage(part, abstract)
-                if (float(near) + part_coverage) / 2 < self.min_clause:
-                    return f"part of the claim is not in the abstract: {', '.join(missing[:3])}"
-        return None
+
+def _problem(claim: str, abstract: str, windows: _Windows, best: int) -> str | None:
+    """The first thing the claim gets wrong, whatever the thresholds, if any."""
+    for number in quantities.number_problems(claim, abstract):
+        if number.unit_changed:
+            return f"unit changed: {number.claimed} where the abstract says {number.stated}"
+        if number.stated:
+            return f"number {number.claimed} not in the evidence (it says {number.stated})"
+        return f"number {number.claimed} not in the evidence"
+    names = claimcheck.missing_names(claim, abstract)
+    if names:
+        return f"{', '.join(names[:3])} not in the abstract"
+    # The closest window in meaning, and the one sharing most words with the
+    # claim: MiniLM can prefer a short generic sentence to the long one that
+    # holds the claim's words.
+    lexical = windows.most_covering(claim)
+    passages = list(dict.fromkeys(windows.texts[w] for w in (best, lexical)))
+    sentences = list(
+        dict.fromkeys(windows.texts[i] for w in (best, lexical) for i in windows.spans[w])
+    )
+    conflict = direction.contradiction(claim, passages, sentences)
+    return conflict.reason if conflict else None
 
 
 class _Windows:
