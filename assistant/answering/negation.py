@@ -31,7 +31,7 @@ NEGATORS = word_set(
 _CONTRASTS = word_set("unlike instead rather")
 _CONTRAST = re.compile(r"\b(?:in contrast to|as opposed to)\b", re.IGNORECASE)
 _SCOPE_END = re.compile(
-    r"[,;:.()]|\b(?:and|but|while|whereas|which|although|though)\b", re.IGNORECASE
+    r"[,;:()]|\.(?!\d)|\b(?:and|but|while|whereas|which|although|though)\b", re.IGNORECASE
 )
 _SCOPE_WORDS = 5
 # "not only A but also B" asserts A.
@@ -45,6 +45,7 @@ _LOSS = word_set(
 )
 
 ASSERTED, NEGATED, SET_ASIDE = 0, 1, 2
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
 
 
 @lru_cache(maxsize=4096)
@@ -69,7 +70,8 @@ def scopes(text: str) -> tuple[tuple[Word, int], ...]:
             continue
         counted = 0
         for j in range(i + 1, len(found)):
-            between = text[found[j - 1].start + len(found[j - 1].text) : found[j].start]
+            # With the next word's first character: a decimal point is no full stop.
+            between = text[found[j - 1].start + len(found[j - 1].text) : found[j].start + 1]
             if _SCOPE_END.search(between) or _SCOPE_END.fullmatch(found[j].text):
                 break
             covered[j] = mark
@@ -85,13 +87,18 @@ def _polarity(
 ) -> dict[str, tuple[list[int], str]]:
     """Each content word's marks, one per occurrence, and the word as first written.
     What a claim sets aside ("rather than X") is left out: the evidence may well
-    discuss X; in the evidence a contrast counts as a negation."""
+    discuss X; in the evidence a contrast counts as a negation, and a question
+    ("are symmetries sufficient?") states nothing."""
     polarity: dict[str, tuple[list[int], str]] = {}
+    ends = [(m.start(), m.group(0)) for m in _SENTENCE_END.finditer(text)]
     for word, mark in scopes(text):
         low = word.text.lower()
         if low in NEGATORS or low in _CONTRASTS or low in ignored:
             continue
         if claim and mark == SET_ASIDE:
+            continue
+        end = next((e for at, e in ends if at > word.start), ".")
+        if not claim and end == "?":
             continue
         for part in word.text.split("-"):
             if part.lower() != "free" and content_word(part.lower()):
@@ -107,6 +114,8 @@ def flipped(
     """The claim's words that are negated on one side only (every time) and never on
     the other, if they weigh at least `least`: a name that the evidence plainly
     negates ("not applicable to Adam-style optimizers") counts twice, a word once.
+    The other way round (the claim negates what the evidence states) needs one more:
+    the evidence often states what a claim rightly denies of something else.
     `ignored` words (direction words, judged on their own) do not count. Each word
     comes with whether it is the evidence that negates it."""
     said = _polarity(claim, claim=True, ignored=ignored)
@@ -118,7 +127,7 @@ def flipped(
         for part in w.text.split("-")
         if part[:1].isupper()
     }
-    weight = 0
+    weight = denied = 0
     found: list[tuple[str, bool]] = []
     for key, (marks, written) in said.items():
         theirs = backed.get(key, ([], ""))[0]
@@ -129,6 +138,6 @@ def flipped(
             weight += 2 if key in names and plain else 1
             found.append((written, True))
         elif ASSERTED not in marks and all(m == ASSERTED for m in theirs):
-            weight += 1
+            denied += 1
             found.append((written, False))
-    return found if weight >= least else []
+    return found if weight >= least or denied > least else []

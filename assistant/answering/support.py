@@ -137,25 +137,32 @@ class SupportChecker:
             min_clause=settings.support_min_clause,
         )
 
-    def check(self, claim: str, abstract: str) -> Verdict:
+    def check(self, claim: str, abstract: str, *, title: str = "") -> Verdict:
         """Whether `abstract` backs `claim`; evidence indexes `split_sentences(abstract)`.
         The abstract's sentence vectors are kept for the next claim about it."""
         sentences = split_sentences(abstract)
         if not sentences:
-            return self.check_sentences(claim, sentences)
+            return self.check_sentences(claim, sentences, title=title)
         key = "\0".join(sentences)
         vectors = self._remembered(key, lambda: self.encode(sentences))
-        return self.check_sentences(claim, sentences, vectors)
+        return self.check_sentences(claim, sentences, vectors, title=title)
 
     def check_sentences(
-        self, claim: str, sentences: Sequence[str], vectors: np.ndarray | None = None
+        self,
+        claim: str,
+        sentences: Sequence[str],
+        vectors: np.ndarray | None = None,
+        *,
+        title: str = "",
     ) -> Verdict:
         """Whether the abstract made of `sentences` backs `claim`. `vectors`, if
         given, are `encode(sentences)`, computed once per abstract. Citation
-        markers in the claim ("[2]", "[1, 3]") are not part of what it says."""
+        markers in the claim ("[2]", "[1, 3]") are not part of what it says. The
+        paper's `title`, if given, counts for names (an abstract may say "our
+        method" where the claim names it from the title), never as evidence."""
         if not sentences:
             return Verdict(False, 0.0, (), "no abstract text to check against")
-        found = self.signals(claim, sentences, vectors)
+        found = self.signals(claim, sentences, vectors, title=title)
         return self.judge(found) if found else Verdict(False, 0.0, (), "the sentence says nothing")
 
     def judge(self, found: Signals) -> Verdict:
@@ -178,7 +185,12 @@ class SupportChecker:
         return verdict(True, "supported")
 
     def signals(
-        self, claim: str, sentences: Sequence[str], vectors: np.ndarray | None = None
+        self,
+        claim: str,
+        sentences: Sequence[str],
+        vectors: np.ndarray | None = None,
+        *,
+        title: str = "",
     ) -> Signals | None:
         """What the verdict rests on, before any threshold (None: the claim has no
         words). Calibration replays `judge` on these with other thresholds."""
@@ -207,7 +219,7 @@ class SupportChecker:
             missing=tuple(missing),
             weakest_clause=weakest,
             clause_missing=clause_missing,
-            problem=_problem(claim, abstract, windows, best),
+            problem=_problem(claim, abstract, title, windows, best),
             evidence=windows.sentences(best, similarity),
         )
 
@@ -222,7 +234,7 @@ class SupportChecker:
         return vector
 
 
-def _problem(claim: str, abstract: str, windows: _Windows, best: int) -> str | None:
+def _problem(claim: str, abstract: str, title: str, windows: _Windows, best: int) -> str | None:
     """The first thing the claim gets wrong, whatever the thresholds, if any."""
     for number in quantities.number_problems(claim, abstract):
         if number.unit_changed:
@@ -230,7 +242,7 @@ def _problem(claim: str, abstract: str, windows: _Windows, best: int) -> str | N
         if number.stated:
             return f"number {number.claimed} not in the evidence (it says {number.stated})"
         return f"number {number.claimed} not in the evidence"
-    names = claimcheck.missing_names(claim, abstract)
+    names = claimcheck.missing_names(claim, f"{title}. {abstract}" if title else abstract)
     if names:
         return f"{', '.join(names[:3])} not in the abstract"
     # The closest window in meaning, and the one sharing most words with the

@@ -2,9 +2,10 @@
 
 Each line is a JSON object with `claim`, `abstract` and `label` (`supported` or
 `unsupported`), and optionally `id`, `kind` (paraphrase, number, direction, ...)
-and `paper_title`. The checker is scored as a detector of unsupported claims:
-precision and recall of its "unsupported" flags, recall of supported claims,
-their mean (balanced accuracy), accuracy per kind, and the time each check took.
+and `paper_title` (given to the checker with the abstract). The checker is
+scored as a detector of unsupported claims: precision and recall of its
+"unsupported" flags, recall of supported claims, their mean (balanced
+accuracy), accuracy per kind, and the time each check took.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Claim:
     abstract: str
     supported: bool
     kind: str
+    title: str = ""
 
 
 def is_claims_file(path: Path) -> bool:
@@ -98,6 +100,7 @@ def _claim(path: Path, number: int, line: str) -> Claim:
         abstract=record["abstract"],
         supported=label == "supported",
         kind=str(record.get("kind") or "-"),
+        title=str(record.get("paper_title") or ""),
     )
 
 
@@ -152,7 +155,7 @@ def score_claims(
     details: list[dict[str, Any]] = []
     for claim in tqdm(claims, desc="Claims", unit="claim", file=sys.stderr, disable=not progress):
         started = time.perf_counter()
-        verdict = checker.check(claim.claim, claim.abstract)
+        verdict = checker.check(claim.claim, claim.abstract, title=claim.title)
         latency.append(time.perf_counter() - started)
         right = verdict.supported == claim.supported
         kinds.setdefault(claim.kind, []).append(right)
