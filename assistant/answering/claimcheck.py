@@ -121,7 +121,7 @@ def _units(text: str) -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]:
 
 
 @lru_cache(maxsize=_TEXTS)
-def _findable(text: str) -> frozenset[str]:
+def findable(text: str) -> frozenset[str]:
     """The stems a claim word may match in `text` (see `_units`)."""
     found = set(content_stems(text))
     found |= {stem(w.text) for w in words(text) if "-" in w.text}
@@ -134,7 +134,7 @@ def coverage(claim: str, text: str) -> tuple[float, list[str]]:
     units = _units(claim)
     if not units:
         return 1.0, []
-    found = _findable(text)
+    found = findable(text)
     missing = []
     for key, options in units:
         for option in options:
@@ -146,6 +146,19 @@ def coverage(claim: str, text: str) -> tuple[float, list[str]]:
         else:
             missing.append(key)
     return 1 - len(missing) / len(units), missing
+
+
+def share_found(claim: str, found: frozenset[str]) -> float:
+    """Share of the claim's content words among `found` stems (from `findable`, or a
+    union of them), acronyms aside: a quick `coverage` for ranking passages."""
+    units = _units(claim)
+    if not units:
+        return 1.0
+    hits = sum(
+        any(all(p in found for p in o) for o in options if not o[0].startswith("#"))
+        for _, options in units
+    )
+    return hits / len(units)
 
 
 # -- names -----------------------------------------------------------------

@@ -200,15 +200,15 @@ class SupportChecker:
         if vectors is None:
             vectors = self.encode(list(sentences))
         windows = _Windows(sentences, vectors)
-        similarity = windows.matrix @ self._remembered(claim, lambda: self.encode([claim])[0])
+        parts = claimcheck.clauses(claim)
+        similarity = windows.matrix @ self._claim_vectors(claim, parts)[0]
         best = int(np.argmax(similarity))
         abstract = " ".join(sentences)
         coverage, missing = claimcheck.coverage(claim, abstract)
         weakest = 1.0
         clause_missing: tuple[str, ...] = ()
-        parts = claimcheck.clauses(claim)
         if len(parts) > 1:
-            closest = (windows.matrix @ self.encode(parts).T).max(axis=0)
+            closest = (windows.matrix @ self._claim_vectors(claim, parts)[1:].T).max(axis=0)
             for part, near in zip(parts, closest, strict=True):
                 part_coverage, lacking = claimcheck.coverage(part, abstract)
                 if (float(near) + part_coverage) / 2 < weakest:
@@ -222,6 +222,11 @@ class SupportChecker:
             problem=_problem(claim, abstract, title, windows, best),
             evidence=windows.sentences(best, similarity),
         )
+
+    def _claim_vectors(self, claim: str, parts: list[str]) -> np.ndarray:
+        """The claim's vector, then its statements' if it joins several: one call."""
+        texts = [claim, *parts] if len(parts) > 1 else [claim]
+        return self._remembered("\1".join(texts), lambda: self.encode(texts))
 
     def _remembered(self, text: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """The vector(s) of a claim or an abstract, from the last `_REMEMBERED` used."""
@@ -262,7 +267,7 @@ class _Windows:
     what two sentences say."""
 
     def __init__(self, sentences: Sequence[str], vectors: np.ndarray) -> None:
-        n = len(sentences)
+        n = self.count = len(sentences)
         self.spans = [(i,) for i in range(n)] + [(i, i + 1) for i in range(n - 1)]
         self.texts = list(sentences) + [f"{a} {b}" for a, b in pairwise(sentences)]
         # MiniLM pools the mean of its token vectors, so two sentences read together
@@ -274,8 +279,9 @@ class _Windows:
 
     def most_covering(self, claim: str) -> int:
         """The window holding most of the claim's content words (the first, on a tie)."""
-        shares = [claimcheck.coverage(claim, t)[0] for t in self.texts]
-        return int(np.argmax(shares))
+        found = [claimcheck.findable(t) for t in self.texts[: self.count]]
+        found += [a | b for a, b in pairwise(found)]
+        return int(np.argmax([claimcheck.share_found(claim, f) for f in found]))
 
     def sentences(self, best: int, similarity: np.ndarray) -> tuple[int, ...]:
         """The best window's sentences, the closer one first."""
