@@ -124,16 +124,64 @@ class PaperHit:
             "doi": self.doi,
             "bibtex_key": self.bibtex_key,
             "categories": list(self.categories),
+            "abstract": self.abstract,
         }
+
+
+# How a sentence of an answer stands against the abstracts (answering.verify).
+Outcome = Literal["supported", "corrected", "unsupported", "not checked"]
+
+
+@dataclass(frozen=True)
+class Quote:
+    """An abstract sentence backing a sentence of the answer; `number` is its source's."""
+
+    number: int
+    sentence: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"number": self.number, "sentence": self.sentence}
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    text: str  # as shown, a corrected citation already in place, without its mark
+    citations: tuple[int, ...]  # source numbers, after correction
+    verdict: Outcome
+    score: float | None
+    evidence: tuple[Quote, ...]
+    reason: str
+    cited_before: tuple[int, ...] = ()  # the model's own citations, when corrected
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "citations": list(self.citations),
+            "verdict": self.verdict,
+            "score": None if self.score is None else round(self.score, 4),
+            "evidence": [q.as_json() for q in self.evidence],
+            "reason": self.reason,
+            "cited_before": list(self.cited_before),
+        }
+
+    def mark(self) -> str:
+        """What the terminal shows after the sentence."""
+        if self.verdict == "unsupported":
+            return " [unsupported]"
+        if self.verdict == "corrected":
+            return " [citation corrected]" if self.cited_before else " [citation added]"
+        return ""
 
 
 @dataclass(frozen=True)
 class Source:
     number: int
     hit: PaperHit
+    # Abstract sentences backing what the answer said with this citation.
+    evidence: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {"number": self.number, **self.hit.as_json()}
+        return {"number": self.number, **self.hit.as_json(), "evidence": list(self.evidence)}
 
 
 @dataclass
@@ -155,6 +203,8 @@ class Answer:
     error: str | None = None
     error_hint: str | None = None
     assessment: Assessment | None = None
+    # Each sentence of the text with its verdict (empty when not checked).
+    sentences: list[CheckedSentence] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -179,6 +229,7 @@ class Answer:
                 for n, s in sorted(self.withheld.items())
             ],
             "support": self.assessment.as_json() if self.assessment else None,
+            "sentences": [s.as_json() for s in self.sentences],
             "incomplete": self.incomplete,
             "error": self.error,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},

@@ -17,6 +17,8 @@ from assistant.settings import Settings
 if TYPE_CHECKING:
     from assistant.answering.chain import Answerer
     from assistant.answering.prompts import PromptSet
+    from assistant.answering.support import SupportChecker
+    from assistant.answering.verify import Unsupported
     from assistant.backends import Backend
     from assistant.embedding.embedder import MiniLMEmbedder
     from assistant.index.ingest import IngestResult
@@ -115,7 +117,23 @@ class Pipeline:
             top_k=top_k or self.settings.top_k,
             min_support=self.settings.min_support,
             filters=filters,
+            checker=self.support_checker,
+            unsupported=self.unsupported_for(backend),
         )
+
+    @cached_property
+    def support_checker(self) -> SupportChecker:
+        from assistant.answering.support import SupportChecker
+
+        return SupportChecker.from_settings(self.embedder.encode_sentences, self.settings)
+
+    def unsupported_for(self, backend: Backend) -> Unsupported:
+        """What happens to an unsupported sentence: the setting, or for `auto`,
+        dropped from the small embedded model (which writes many) and marked
+        from the others."""
+        if self.settings.unsupported != "auto":
+            return self.settings.unsupported
+        return "drop" if backend.name == "llamacpp" else "mark"
 
     def ingest(
         self,

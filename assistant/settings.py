@@ -143,6 +143,12 @@ class _Tuning(BaseModel):
     )
     # The support checker's thresholds (answering/support.py), calibrated on the
     # claims dev set (BENCHMARKS.md, "Citation checker"); each is a cosine or a share.
+    unsupported: Literal["auto", "mark", "drop"] = Field(
+        "auto",
+        description="A sentence of an answer that no abstract given to the model backs: "
+        "mark it, or drop it; auto drops for llamacpp (the small bundled model) and marks "
+        "for the other backends.",
+    )
     support_min_similarity: float = Field(
         0.45,
         ge=0.0,

@@ -15,11 +15,22 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from assistant.answering.abstention import assess
 from assistant.answering.citations import CitationStream
+from assistant.answering.evidence import select_evidence
 from assistant.answering.prompts import PromptSet, RenderedPrompt, Turn
 from assistant.answering.screening import screen
+from assistant.answering.verify import (
+    FALLBACK,
+    SentenceChecker,
+    SentenceGate,
+    Unsupported,
+    evidence_answer,
+    kept_sources,
+    needs_fallback,
+)
 from assistant.backends import AnswerRequest, Backend
 from assistant.domain import DECLINE, Answer, PaperHit, Source
 from assistant.errors import BackendFailedError, UsageError
@@ -27,6 +38,9 @@ from assistant.readers.text import SURROGATE
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.retriever import Retriever
 from assistant.terminal import CONTROL
+
+if TYPE_CHECKING:
+    from assistant.answering.support import SupportChecker
 
 MAX_QUESTION_CHARS = 4000
 _DECLINED = re.compile(
@@ -66,10 +80,15 @@ class Draft:
     answer: Answer
     started: float
     hits: list[PaperHit] = field(default_factory=list)
-    # What the backend is shown: screened abstracts, the first `max_abstracts`.
+    # The papers the backend answers from: screened, the first `max_abstracts`.
+    papers: list[PaperHit] = field(default_factory=list)
+    # What it is shown of them: those abstracts, or for a backend that wants
+    # evidence sentences, one sentence each (several per paper).
     given: list[PaperHit] = field(default_factory=list)
     prompt: RenderedPrompt | None = None
     citations: CitationStream | None = None
+    gate: SentenceGate | None = None
+    judge: SentenceChecker | None = None
     # Set by a stage that settles the answer: the chain stops there.
     done: bool = False
     # How many stages have run (a chain can be run in parts: eval stops after assess).
@@ -89,6 +108,9 @@ class Chain:
     top_k: int
     min_support: float
     filters: Filters
+    # Checks each sentence of the answer (answering.verify); None: not checked.
+    checker: SupportChecker | None = None
+    unsupported: Unsupported = "mark"
 
 
 Stage = Callable[[Chain, Draft], None]
@@ -134,7 +156,12 @@ def screen_abstracts(chain: Chain, draft: Draft) -> None:
     screened = [screen(h.abstract) for h in draft.hits]
     draft.answer.withheld = {n: s.withheld for n, s in enumerate(screened, start=1) if s.withheld}
     shown = [replace(h, abstract=s.text) for h, s in zip(draft.hits, screened, strict=True)]
-    draft.given = shown[: chain.backend.max_abstracts or len(shown)]
+    draft.papers = shown[: chain.backend.max_abstracts or len(shown)]
+    draft.given = draft.papers
+    count = chain.backend.evidence_sentences
+    if count and chain.checker is not None:
+        # A small model writes from single sentences (answering.evidence).
+        draft.given = select_evidence(draft.question, draft.papers, chain.checker.encode, count)
 
 
 def build_prompt(chain: Chain, draft: Draft) -> None:
@@ -148,6 +175,14 @@ def generate(chain: Chain, draft: Draft) -> None:
     answer = draft.answer
     citations = CitationStream({n: h.paper_id for n, h in enumerate(draft.given, start=1)})
     draft.citations = citations
+    show = draft.emit
+    if chain.checker is not None:
+        # Each sentence is checked as it ends, its mark shown before the next.
+        draft.judge = SentenceChecker(
+            chain.checker, draft.papers, citations.display_number, citations.paper_at
+        )
+        draft.gate = SentenceGate(draft.judge.check, draft.emit, chain.unsupported)
+        show = draft.gate.feed
     request = AnswerRequest(draft.question, draft.given, draft.prompt)
     try:
         for piece in chain.backend.stream(request):
@@ -155,25 +190,46 @@ def generate(chain: Chain, draft: Draft) -> None:
                 answer.timings["first_token_s"] = draft.elapsed()
             shown = citations.feed(piece)
             if shown:
-                draft.emit(shown)
+                show(shown)
     except BackendFailedError as exc:
         answer.incomplete, answer.error, answer.error_hint = True, exc.message, exc.hint
     except KeyboardInterrupt:
         answer.incomplete, answer.interrupted, answer.error = True, True, "interrupted"
-    draft.emit(citations.finish())
+    show(citations.finish())
+    if draft.gate is not None:
+        draft.gate.finish()
 
 
 def cite(chain: Chain, draft: Draft) -> None:
     """Sources from the citations the answer made; a model's own decline is an abstention."""
     assert draft.citations is not None
     answer, citations = draft.answer, draft.citations
-    answer.text = citations.text.strip()
     by_id = {h.paper_id: h for h in draft.hits}
-    answer.sources = [Source(i, by_id[p]) for i, p in enumerate(citations.cited, start=1)]
+    sources = [Source(i, by_id[p]) for i, p in enumerate(citations.cited, start=1)]
+    if draft.gate is None:
+        answer.text = citations.text.strip()
+    else:
+        if needs_fallback(draft.gate.sentences, chain.unsupported) and draft.judge:
+            _quote_instead(draft, draft.judge, draft.gate)
+            sources = [Source(i, by_id[p]) for i, p in enumerate(citations.cited, start=1)]
+        answer.text, answer.sentences = draft.gate.text, draft.gate.sentences
+        sources = kept_sources(sources, answer.sentences, chain.unsupported)
+    answer.sources = sources
     answer.dropped_citations = citations.dropped
     if not answer.sources and not answer.incomplete and _DECLINED.search(answer.text):
         answer.abstention = "model"
         answer.abstention_detail = "The model said the abstracts do not answer the question."
+
+
+def _quote_instead(draft: Draft, checker: SentenceChecker, gate: SentenceGate) -> None:
+    """Nothing the model wrote survived the check: show what the abstracts it
+    cited (or, if none, the first two it was given) say, verbatim, and say so."""
+    cited = [p for s in gate.sentences for n in s.citations if (p := checker.paper_of(n))]
+    papers = list(dict.fromkeys(cited)) or [h.paper_id for h in draft.papers[:2]]
+    quotes = evidence_answer(checker, draft.question, papers)
+    gate.add_note(FALLBACK)
+    for quote in quotes:
+        gate.add_checked(quote)
 
 
 # The chain, in order. A new stage is one function and one line here.
@@ -199,9 +255,20 @@ class Answerer:
         top_k: int,
         min_support: float,
         filters: Filters | None = None,
+        checker: SupportChecker | None = None,
+        unsupported: Unsupported = "mark",
     ) -> None:
         # Filters hold for every question this answerer is asked (a whole chat session).
-        self.chain = Chain(retriever, backend, prompts, top_k, min_support, filters or Filters())
+        self.chain = Chain(
+            retriever,
+            backend,
+            prompts,
+            top_k,
+            min_support,
+            filters or Filters(),
+            checker,
+            unsupported,
+        )
 
     @property
     def backend(self) -> Backend:

@@ -14,7 +14,8 @@ from assistant.domain import Answer
 from assistant.errors import AssistantError
 
 HELP = """Commands:
-  /sources         the sources of the last answer
+  /sources         the sources of the last answer, with the sentences that back it
+  /why N           how sentence N of the last answer stands against the abstracts
   /filters         the filters (--year, --author, ...) every question is searched with
   /reset           forget the conversation (follow-ups start afresh)
   /clear-history   delete the saved input history file

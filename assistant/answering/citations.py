@@ -91,6 +91,10 @@ class CitationStream:
     # The start of the current line, held back while it may be a "Sources:" heading.
     _head: str | None = ""
 
+    def paper_at(self, number: int) -> str | None:
+        """The paper shown as source `number`, if any."""
+        return self.cited[number - 1] if 0 < number <= len(self.cited) else None
+
     def display_number(self, paper_id: str) -> int:
         if paper_id not in self.cited:
             self.cited.append(paper_id)

@@ -34,6 +34,9 @@ class Backend(Protocol):
     instruction_following: bool
     # How many of the retrieved abstracts go into its prompt; None: all of them.
     max_abstracts: int | None
+    # Shown single sentences (this many, closest to the question) instead of
+    # whole abstracts, each numbered for citing; None: whole abstracts.
+    evidence_sentences: int | None
 
     def check(self) -> None:
         """Raise BackendUnavailableError or ModelMissingError if it cannot answer."""

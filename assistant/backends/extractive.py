@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from assistant.diagnosis import Check
     from assistant.settings import Settings
 
-LABEL = "Extractive answer (no language model): the abstract sentences closest to the question."
+LABEL = "Extractive answer (no language model), the abstract sentences closest to the question:"
 _WORD = re.compile(r"[a-z0-9]+")
 _MAX_SENTENCES = 4
 _PER_PAPER = 2
@@ -26,6 +26,7 @@ class ExtractiveBackend:
     model = "extractive"
     instruction_following = False
     max_abstracts: int | None = None
+    evidence_sentences: int | None = None
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder

@@ -34,10 +34,14 @@ _COMPLETION_STOPS = ["\nQuestion:", "<abstract", "\n\n\n", "</abstract>"]
 # makes the answer one or two sentences, each ending in a citation of one of the
 # abstracts it was shown, or the plain decline. Which abstract it cites is still
 # the model's choice; the grammar only rules out uncited claims.
-_CITING_GRAMMAR = """root ::= " "? (decline | sentence (" " sentence)?)
+# A sentence is whole words (at least four): when it must end, it ends between
+# two words, never inside one ("...and non [1]."), and a citation never hangs on
+# a sentence that says nothing ("The paper [1].").
+_CITING_GRAMMAR = """root ::= " "? (decline | sentence (" " sentence){{0,2}})
 decline ::= "{decline}"
-sentence ::= [A-Z] body " [" num "]."
-body ::= ([^\\[\\]\\n<>.] | [0-9] "." [0-9]){{8,240}}
+sentence ::= [A-Z] wchar{{0,30}} (" " word){{3,45}} " [" num "]."
+word ::= wchar{{1,30}}
+wchar ::= [^ \\[\\]\\n<>.] | [0-9] "." [0-9]
 num ::= {numbers}
 """
 
@@ -50,6 +54,13 @@ class LlamaCppSettings(BaseModel):
     )
     llamacpp_threads: int = Field(0, description="CPU threads for llama.cpp; 0 means all cores.")
     llamacpp_context_tokens: int = Field(4096, description="llama.cpp context window.")
+    llamacpp_evidence_sentences: int = Field(
+        6,
+        ge=0,
+        le=20,
+        description="Sentences (the closest to the question, from those abstracts) the "
+        "llamacpp model writes from, each numbered for citing; 0 gives it whole abstracts.",
+    )
     llamacpp_max_abstracts: int = Field(
         3,
         ge=1,
@@ -217,6 +228,7 @@ class LlamaCppBackend:
         self._path = Path(model).expanduser() if model else settings.llamacpp_model_path
         self.model = self._path.name if self._path else bundled_model_name()
         self.max_abstracts: int | None = settings.llamacpp_max_abstracts
+        self.evidence_sentences: int | None = settings.llamacpp_evidence_sentences or None
 
     @property
     def path(self) -> Path:

@@ -58,6 +58,7 @@ class OllamaBackend:
     name = "ollama"
     instruction_following = True
     max_abstracts: int | None = None
+    evidence_sentences: int | None = None
 
     def __init__(self, settings: Settings, model: str) -> None:
         import httpx

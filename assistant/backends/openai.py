@@ -128,6 +128,7 @@ class OpenAIBackend:
     name = "openai"
     instruction_following = True
     max_abstracts: int | None = None
+    evidence_sentences: int | None = None
 
     def __init__(self, settings: Settings, model: str) -> None:
         """A client for the server in `settings`; `model` empty means the server's

@@ -26,6 +26,7 @@ from assistant.cli.options import (
     SourceOpt,
     TimeoutOpt,
     TopKOpt,
+    UnsupportedOpt,
     YearOpt,
 )
 from assistant.cli.render import err
@@ -212,6 +213,7 @@ def ask(
     category: CategoryFilterOpt = None,
     source: SourceOpt = None,
     output: FormatOpt = "text",
+    unsupported: UnsupportedOpt = None,
 ) -> None:
     """Answer one question from the abstracts, citing them as [n].
 
@@ -226,7 +228,7 @@ def ask(
         filters = _filters(year, author, category, source)
         _check_format(output, as_json)
         clean_question(question)
-        assistant = _assistant(top_k=top_k, timeout_s=timeout)
+        assistant = _assistant(top_k=top_k, timeout_s=timeout, unsupported=unsupported)
         _warn_stale(assistant, filters)
         chosen = assistant.backend(backend, model)
         if not as_json:
@@ -252,6 +254,7 @@ def chat(
     author: AuthorOpt = None,
     category: CategoryFilterOpt = None,
     source: SourceOpt = None,
+    unsupported: UnsupportedOpt = None,
     clear_history: Annotated[
         bool, typer.Option("--clear-history", help="Delete the saved input history and exit.")
     ] = False,
@@ -266,7 +269,7 @@ def chat(
         from assistant.cli.repl import run_chat
 
         filters = _filters(year, author, category, source)
-        assistant = _assistant(top_k=top_k, timeout_s=timeout)
+        assistant = _assistant(top_k=top_k, timeout_s=timeout, unsupported=unsupported)
         if clear_history:
             render.history_cleared(assistant.clear_history())
             return

@@ -21,6 +21,14 @@ ModelOpt = Annotated[
 ]
 TopKOpt = Annotated[int | None, typer.Option("-k", "--top-k", help="How many papers to use.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+UnsupportedOpt = Annotated[
+    Literal["mark", "drop"] | None,
+    typer.Option(
+        "--unsupported",
+        help="A sentence no abstract backs: mark it, or drop it "
+        "(default: drop for llamacpp, mark for the others).",
+    ),
+]
 TimeoutOpt = Annotated[
     float | None, typer.Option("--timeout", help="Seconds to wait for the LLM's next words.")
 ]

@@ -122,7 +122,42 @@ def render_sources(answer: Answer) -> str:
         details = citation_details(hit)
         title = f"{_field(hit.title)}. {details}" if details else _field(hit.title)
         lines.append(f"  [{source.number}] {title} ({where})")
+        # What the abstract says that backs the answer's use of it.
+        lines += [f'      "{_field(quote)}"' for quote in source.evidence]
     return "\n".join(lines)
+
+
+def support_details(answer: Answer, number: int) -> str:
+    """`/why N`: how sentence N of the last answer stands against the abstracts."""
+    if not answer.sentences:
+        return "The last answer's sentences were not checked."
+    if not 1 <= number <= len(answer.sentences):
+        return f"The last answer has sentences 1 to {len(answer.sentences)}."
+    sentence = answer.sentences[number - 1]
+    lines = [f"Sentence {number}: {_field(sentence.text)}", f"Verdict: {sentence.verdict}"]
+    if sentence.score is not None:
+        lines[-1] += f" (score {sentence.score:.2f})"
+    lines.append(f"Why: {sentence.reason}")
+    if sentence.cited_before:
+        lines.append("The model cited: " + ", ".join(f"[{n}]" for n in sentence.cited_before))
+    for quote in sentence.evidence:
+        lines.append(f'  [{quote.number}] "{_field(quote.sentence)}"')
+    return "\n".join(lines)
+
+
+def support_summary(answer: Answer) -> str | None:
+    """One line on what the check did, when it changed or flagged something."""
+    counts = {
+        v: sum(s.verdict == v for s in answer.sentences) for v in ("corrected", "unsupported")
+    }
+    if not any(counts.values()):
+        return None
+    parts = []
+    if counts["corrected"]:
+        parts.append(f"{counts['corrected']} citation(s) corrected to the abstract that backs them")
+    if counts["unsupported"]:
+        parts.append(f"{counts['unsupported']} sentence(s) no given abstract backs")
+    return "Checked against the abstracts: " + "; ".join(parts) + " (/why N in chat, --json)."
 
 
 def report_answer(answer: Answer, stream: AnswerStream | None) -> None:
@@ -140,6 +175,9 @@ def report_answer(answer: Answer, stream: AnswerStream | None) -> None:
     sources = render_sources(answer)
     if sources:
         out(sources)
+    summary = support_summary(answer)
+    if summary:
+        err(summary)
     if answer.dropped_citations:
         numbers = ", ".join(f"[{n}]" for n in answer.dropped_citations)
         err(f"Note: dropped citation(s) {numbers}: they name no retrieved abstract.")

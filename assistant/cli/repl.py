@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from assistant.answering.chat import HELP, ChatSession
+from assistant.domain import Answer
 from assistant.errors import AssistantError
 from assistant.pipeline import Pipeline
 from assistant.retrieval.filters import Filters
@@ -34,6 +35,17 @@ def _line_reader(history_file: str) -> Callable[[], str]:
     os.close(os.open(history_file, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
     session: PromptSession[str] = PromptSession(history=FileHistory(history_file))
     return lambda: session.prompt(PROMPT)
+
+
+def _why(last: Answer | None, line: str) -> str:
+    from assistant.cli.render import support_details
+
+    if last is None:
+        return "No answer yet."
+    parts = line.split()
+    if len(parts) != 2 or not parts[1].isdigit():
+        return "Usage: /why N (N: the sentence's number in the last answer, from 1)."
+    return support_details(last, int(parts[1]))
 
 
 def run_chat(
@@ -83,6 +95,8 @@ def run_chat(
                 else:
                     shown = render_sources(session.last).strip()
                     out(shown or "The last answer cited no sources.")
+            elif command == "/why":
+                out(_why(session.last, line))
             elif command == "/clear-history":
                 removed = session.clear_history()
                 out("Chat history deleted." if removed else "There was no chat history.")

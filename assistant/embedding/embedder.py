@@ -120,10 +120,11 @@ class MiniLMEmbedder:
                 )
             return _MODELS["minilm"]
 
-    def _onnx(self) -> OnnxMiniLM:
+    def _onnx(self, precision: Precision | None = None) -> OnnxMiniLM:
         from assistant.embedding.onnx_encoder import OnnxMiniLM
 
-        precision: Precision = "int8" if self.encoder == "onnx-int8" else "fp32"
+        if precision is None:
+            precision = "int8" if self.encoder == "onnx-int8" else "fp32"
         key = f"onnx-{precision}"
         with _MODEL_LOCK:
             if key not in _MODELS:
@@ -149,6 +150,12 @@ class MiniLMEmbedder:
             show_progress_bar=False,
         )
         return vectors
+
+    def encode_sentences(self, texts: Sequence[str]) -> np.ndarray:
+        """fp32 vectors of short texts, whatever the ingest encoder: what the support
+        checker's thresholds were calibrated on (ONNX Runtime; NumPy gives the same
+        vectors to 1e-5, slower)."""
+        return self._onnx("fp32").encode(texts, batch_size=16)
 
     def _light(self) -> NumpyMiniLM:
         from assistant.embedding.query_encoder import numpy_minilm
