@@ -141,20 +141,31 @@ class Pipeline:
         with ingest_lock(self.settings.store_dir):
             from assistant.index.ingest import ingest
 
+            # A rebuild writes beside the index in use (index.rebuild): it is
+            # swapped in only if it completed and read something.
             store = self.open_store(create=True, rebuild=rebuild)
-            lexical = self.index.writing_lexical(store, rebuild=rebuild)
             try:
-                result = ingest(
-                    paths,
-                    store,
-                    self.embedder,
-                    self.chunk_spec,
-                    lexical,
-                    progress=progress,
-                    limit=limit,
-                    categories=categories,
-                )
-                self.index.ingested(store, changed=result.changed, rebuild=rebuild)
+                lexical = self.index.writing_lexical(store, rebuild=rebuild)
+                try:
+                    result = ingest(
+                        paths,
+                        store,
+                        self.embedder,
+                        self.chunk_spec,
+                        lexical,
+                        progress=progress,
+                        limit=limit,
+                        categories=categories,
+                    )
+                finally:
+                    lexical.close()
+                rebuilt = rebuild and result.papers > 0
+                if rebuilt:
+                    store.commit()
+                    result.total_papers = store.paper_count()
+                    result.total_chunks = store.chunk_count()
+                self.index.ingested(store, changed=result.changed, rebuild=rebuilt)
                 return result
             finally:
-                lexical.close()
+                if store.rebuild is not None:
+                    store.abandon()

@@ -84,14 +84,15 @@ def _check_format(output: str, as_json: bool) -> None:
         )
 
 
-def _nothing_read(result: IngestResult, category: list[str] | None) -> CorpusError:
+def _nothing_read(result: IngestResult, category: list[str] | None, rebuild: bool) -> CorpusError:
+    kept = " The index was left as it was." if rebuild else ""
     if category and result.files:
         return CorpusError(
-            f"No entries in the given paths are in --category {', '.join(category)}.",
+            f"No entries in the given paths are in --category {', '.join(category)}.{kept}",
             hint="Check the names (e.g. cs.LG); a prefix such as cs keeps all cs.*.",
         )
     return CorpusError(
-        "No abstracts could be read from the given paths.",
+        f"No abstracts could be read from the given paths.{kept}",
         hint=f"Pass listing {SUPPORTED} files, or folders holding them.",
     )
 
@@ -127,7 +128,8 @@ def ingest(
         typer.Argument(help=f"Listing {SUPPORTED} files, or folders; default: bundled data/."),
     ] = None,
     rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Drop the collection and build it anew.")
+        bool,
+        typer.Option("--rebuild", help="Build the index anew; the old one is kept until then."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     limit: Annotated[
@@ -159,7 +161,7 @@ def ingest(
         )
         render.problems(result.problems)
         if result.papers == 0:
-            raise _nothing_read(result, category)
+            raise _nothing_read(result, category, rebuild)
         render.ingest_result(result, assistant.pipeline.store_location)
 
     run(ctx, body)
