@@ -21,7 +21,7 @@ class ExitCode(IntEnum):
     BACKEND_UNAVAILABLE = 4
     MODEL_MISSING = 5
     BACKEND_FAILED = 6  # mid-answer
-    OUTPUT = 74  # the output cannot be written (a full disk, a dead terminal)
+    OUTPUT = 74  # cannot write: the output (a dead terminal) or a full disk
     INTERRUPTED = 130
     BROKEN_PIPE = 141  # the reader of the output left (`| head`); nothing to say
 
@@ -73,6 +73,16 @@ class BackendFailedError(AssistantError):
     """The backend failed while answering (HTTP error, timeout, stream cut)."""
 
     exit_code = ExitCode.BACKEND_FAILED
+
+
+class DiskFullError(AssistantError):
+    """No room left to write the index, the models or the history."""
+
+    exit_code = ExitCode.OUTPUT
+
+    def __init__(self, message: str, hint: str, folder: str) -> None:
+        super().__init__(message, hint)
+        self.folder = folder
 
 
 class OutputError(AssistantError):

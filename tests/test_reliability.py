@@ -99,6 +99,10 @@ def store_contents(home: Path) -> dict[str, Any]:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
+    from chromadb.api.client import SharedSystemClient
+
+    # chromadb caches one system per path in a process: read the files afresh.
+    SharedSystemClient.clear_system_cache()
     client = chromadb.PersistentClient(
         path=str(home / "store"), settings=ChromaSettings(anonymized_telemetry=False)
     )

@@ -9,11 +9,13 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 
 from assistant.cli.render import err
+from assistant.diskspace import disk_full, says_disk_full
 from assistant.errors import AssistantError, ExitCode
 
 T = TypeVar("T")
@@ -61,6 +63,21 @@ def run(ctx: typer.Context, action: Callable[[], T]) -> T:
         # Before click sees it (it would exit 1, which here means a bug).
         silence_stdout()
         raise typer.Exit(ExitCode.BROKEN_PIPE) from None
+    except Exception as exc:
+        # A full disk met where no layer named it (the chat history, a cache):
+        # still a message, not a traceback.
+        if not says_disk_full(exc):
+            raise
+        raise _fail(disk_full(_home()), _options(ctx)) from exc
+
+
+def _home() -> Path:
+    from assistant.settings import default_home, load_settings
+
+    try:
+        return load_settings().home
+    except AssistantError:
+        return default_home()
 
 
 def usable_streams() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.diskspace import disk_full, out_of_space
 from assistant.errors import StoreError
 from assistant.index.chroma_files import has_store, tidy_after_drop
 from assistant.index.lexical import lexical_file
@@ -161,8 +162,10 @@ class Store:
             if finish_swap(client, files):
                 tidy_after_drop(path)
             # Opening to write means holding the ingest lock: no rebuild is running,
-            # so a staging collection is what a killed one left.
-            if create and discard_staging(client, files):
+            # so a staging collection is what a killed one left. Tidied every
+            # time: a drop whose tidying failed (a full disk) left files too.
+            if create:
+                discard_staging(client, files)
                 tidy_after_drop(path)
             if rebuild is not None:
                 name = rebuild.staging_name
@@ -179,6 +182,8 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:  # chromadb raises many types for a damaged store
+            if out_of_space(exc, path):
+                raise disk_full(path) from exc
             raise StoreError(f"Cannot open the index at {path}: {exc}", hint=REBUILD_HINT) from exc
         return collection, client
 
