@@ -1,4 +1,4 @@
-"""A full disk, named as such: never mistaken for a damaged index.
+"""A full or read-only disk, named as such: never mistaken for a damaged index.
 
 SQLite says "database or disk is full" and the OS says ENOSPC, but Chroma often
 reports a full disk only as a failed compaction ("Failed to apply logs to the
@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from assistant.errors import DiskFullError
+from assistant.errors import DiskFullError, NotWritableError
 
 MB = 1 << 20
 # Below this much free space, a failed write to the store is blamed on space:
@@ -84,3 +84,24 @@ def require_space(folder: Path, need: int) -> None:
     free = free_bytes(folder)
     if free is not None and free < need:
         raise disk_full(folder, need)
+
+
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def refused_write(exc: BaseException) -> OSError | None:
+    """The OS error behind `exc` that refused a write (read-only, no permission)."""
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.errno in _NOT_WRITABLE:
+            return cause
+    return None
+
+
+def not_writable(cause: OSError, home: Path) -> NotWritableError:
+    where = cause.filename or home
+    reason = (cause.strerror or str(cause)).lower()
+    return NotWritableError(
+        f"Cannot write to {where}: {reason}.",
+        hint=f"The assistant keeps its index, models and history under ASSISTANT_HOME ({home}): "
+        "make that folder writable, or set ASSISTANT_HOME to one that is.",
+    )

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     BACKEND_FAILED = 6  # mid-answer
     OUTPUT = 74  # cannot write: the output (a dead terminal) or a full disk
     INTERRUPTED = 130
+    TERMINATED = 143  # SIGTERM (kill, a service manager, a CI timeout)
     BROKEN_PIPE = 141  # the reader of the output left (`| head`); nothing to say
 
 
@@ -85,7 +86,20 @@ class DiskFullError(AssistantError):
         self.folder = folder
 
 
+class NotWritableError(AssistantError):
+    """ASSISTANT_HOME is read-only, or its files belong to someone else."""
+
+    exit_code = ExitCode.OUTPUT
+
+
 class OutputError(AssistantError):
     """Standard output cannot be written."""
 
     exit_code = ExitCode.OUTPUT
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind as for Ctrl-C, so that cleanups run and a message is shown.
+
+    A BaseException, so that no `except Exception` on the way swallows it.
+    """

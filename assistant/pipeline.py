@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.diskspace import LOW_SPACE, disk_full, out_of_space
+from assistant.disk import LOW_SPACE, disk_full, out_of_space
 from assistant.errors import DiskFullError, StoreError
 from assistant.index import open_index
 from assistant.index.base import Index, lexical_path

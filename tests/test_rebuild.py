@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, cli_env, run_cli
+from tests.conftest import DATA, cli_env, default_sigint, run_cli
 
 ARXIV = [
     {
@@ -210,3 +210,32 @@ def test_a_swap_cut_short_is_finished_by_the_next_command(
     assert _collections(isolated_home) == ["abstracts"]
     assert not (store / "rebuild-abstracts.json").exists()
     assert not (store / "lexical-abstracts.rebuilding.sqlite3").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_rebuild_says_so_cleans_up_and_keeps_the_old_index(
+    isolated_home: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    arxiv = _jsonl(tmp_path / "arxiv.jsonl", ARXIV)
+    assert run_cli("ingest", "-q", str(arxiv)).returncode == 0
+    before = _search(isolated_home, "sparse attention")
+    staging = isolated_home / "store" / "lexical-abstracts.rebuilding.sqlite3"
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "ingest", "-q", "--rebuild", str(DATA)],
+        env=cli_env(ASSISTANT_HOME=str(isolated_home)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
+    _wait_for(staging.exists, 120, "the rebuild to start writing")
+    victim.send_signal(sig)
+    _, stderr = victim.communicate(timeout=120)
+    if sig == signal.SIGTERM:
+        assert (victim.returncode, stderr.splitlines()[-1]) == (143, "Terminated."), stderr
+    else:
+        assert (victim.returncode, stderr.splitlines()[-1]) == (130, "Interrupted."), stderr
+    assert "Traceback" not in stderr
+    # The staging index was dropped on the way out, not left for the next ingest.
+    assert _collections(isolated_home) == ["abstracts"] and not staging.exists()
+    assert _search(isolated_home, "sparse attention") == before

@@ -29,8 +29,8 @@ from assistant.cli.options import (
     YearOpt,
 )
 from assistant.cli.render import err
-from assistant.cli.runner import CliOptions, run, silence_stdout, usable_streams
-from assistant.errors import CorpusError, ExitCode, UsageError
+from assistant.cli.runner import CliOptions, catch_sigterm, run, silence_stdout, usable_streams
+from assistant.errors import CorpusError, ExitCode, Terminated, UsageError
 from assistant.readers import SUPPORTED
 
 if TYPE_CHECKING:
@@ -356,11 +356,15 @@ def config_show(
 
 def main() -> None:
     usable_streams()
+    catch_sigterm()
     try:
         app()
     except KeyboardInterrupt:
         err("Interrupted.")
         sys.exit(ExitCode.INTERRUPTED)
+    except Terminated:
+        err("Terminated.")
+        sys.exit(ExitCode.TERMINATED)
     except BrokenPipeError:
         silence_stdout()
         sys.exit(ExitCode.BROKEN_PIPE)

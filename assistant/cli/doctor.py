@@ -17,7 +17,23 @@ def _index(settings: Settings) -> Check:
     from assistant.index import open_index
     from assistant.pipeline import Pipeline
 
-    return open_index(settings).health(Pipeline(settings).fingerprint)
+    try:
+        return open_index(settings).health(Pipeline(settings).fingerprint)
+    except OSError as exc:  # its lock file, on a read-only or foreign home
+        return Check("index", False, f"cannot be checked: {exc}", _WRITABLE_HINT)
+
+
+_WRITABLE_HINT = "Make ASSISTANT_HOME writable, or set ASSISTANT_HOME to a folder that is."
+
+
+def _writable(settings: Settings) -> Check:
+    import os
+
+    home = settings.home
+    existing = next((p for p in (home, *home.parents) if p.exists()), home)
+    if os.access(existing, os.W_OK):
+        return Check("home", True, f"{home} is writable")
+    return Check("home", False, f"{existing} is not writable", _WRITABLE_HINT)
 
 
 def _embedder() -> Check:
@@ -49,7 +65,7 @@ def _embedder() -> Check:
 
 
 def _space(settings: Settings) -> Check:
-    from assistant.diskspace import LOW_SPACE, MB, free_bytes
+    from assistant.disk import LOW_SPACE, MB, free_bytes
 
     free = free_bytes(settings.home)
     if free is None:
@@ -81,6 +97,7 @@ def _cached_models(settings: Settings) -> Check | None:
 
 
 def run_checks(settings: Settings) -> Iterator[Check]:
+    yield _writable(settings)
     yield _index(settings)
     yield _cached_models(settings) or _embedder()
     yield _space(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,8 +16,8 @@ from typing import TypeVar
 import typer
 
 from assistant.cli.render import err
-from assistant.diskspace import disk_full, says_disk_full
-from assistant.errors import AssistantError, ExitCode
+from assistant.disk import disk_full, not_writable, refused_write, says_disk_full
+from assistant.errors import AssistantError, ExitCode, Terminated
 
 T = TypeVar("T")
 
@@ -59,16 +60,22 @@ def run(ctx: typer.Context, action: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         err("Interrupted.")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except Terminated:
+        err("Terminated.")
+        raise typer.Exit(ExitCode.TERMINATED) from None
     except BrokenPipeError:
         # Before click sees it (it would exit 1, which here means a bug).
         silence_stdout()
         raise typer.Exit(ExitCode.BROKEN_PIPE) from None
     except Exception as exc:
-        # A full disk met where no layer named it (the chat history, a cache):
-        # still a message, not a traceback.
-        if not says_disk_full(exc):
-            raise
-        raise _fail(disk_full(_home()), _options(ctx)) from exc
+        # A full or read-only disk met where no layer named it (a lock file,
+        # the chat history, a cache): still a message, not a traceback.
+        refused = refused_write(exc)
+        if refused is not None:
+            raise _fail(not_writable(refused, _home()), _options(ctx)) from exc
+        if says_disk_full(exc):
+            raise _fail(disk_full(_home()), _options(ctx)) from exc
+        raise
 
 
 def _home() -> Path:
@@ -78,6 +85,16 @@ def _home() -> Path:
         return load_settings().home
     except AssistantError:
         return default_home()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def catch_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C (a rebuild drops its staging index, locks are
+    released) and ends with a message, instead of dying silently mid-write."""
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def usable_streams() -> None:

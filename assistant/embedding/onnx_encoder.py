@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from assistant.diskspace import disk_full, out_of_space, require_space
+from assistant.disk import disk_full, out_of_space, require_space
 
 Precision = Literal["fp32", "int8"]
 # 2: onnxruntime's fused transformer operators instead of plain ONNX ones.

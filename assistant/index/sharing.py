@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from assistant.diskspace import disk_full, out_of_space
+from assistant.disk import disk_full, out_of_space
 from assistant.errors import StoreError
 from assistant.index.chroma_files import (
     data_state,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.diskspace import disk_full, out_of_space
+from assistant.disk import disk_full, out_of_space
 from assistant.errors import StoreError
 from assistant.index.chroma_files import has_store, tidy_after_drop
 from assistant.index.lexical import lexical_file
