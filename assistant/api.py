@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.errors import CorpusError
 from assistant.pipeline import Pipeline
 from assistant.settings import Settings, load_settings
 
@@ -131,6 +132,13 @@ class Assistant:
         path = Path(path)
         if path.is_dir():
             return evaluate_beir(self.settings, path, split, progress=progress)
+        if not path.is_file():
+            # Before the bundled abstracts are indexed (tens of seconds), not after.
+            raise CorpusError(
+                f"Cannot read {path}: no such file or folder.",
+                hint="Pass a BEIR folder (corpus.jsonl, queries, qrels), a question-set .jsonl "
+                "or a claims .jsonl.",
+            )
         if is_claims_file(path):
             if ask:
                 raise UsageError(

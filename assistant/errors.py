@@ -21,8 +21,9 @@ class ExitCode(IntEnum):
     BACKEND_UNAVAILABLE = 4
     MODEL_MISSING = 5
     BACKEND_FAILED = 6  # mid-answer
-    OUTPUT = 74  # the output cannot be written (a full disk, a dead terminal)
+    OUTPUT = 74  # cannot write: the output (a dead terminal) or a full disk
     INTERRUPTED = 130
+    TERMINATED = 143  # SIGTERM (kill, a service manager, a CI timeout)
     BROKEN_PIPE = 141  # the reader of the output left (`| head`); nothing to say
 
 
@@ -75,7 +76,30 @@ class BackendFailedError(AssistantError):
     exit_code = ExitCode.BACKEND_FAILED
 
 
+class DiskFullError(AssistantError):
+    """No room left to write the index, the models or the history."""
+
+    exit_code = ExitCode.OUTPUT
+
+    def __init__(self, message: str, hint: str, folder: str) -> None:
+        super().__init__(message, hint)
+        self.folder = folder
+
+
+class NotWritableError(AssistantError):
+    """ASSISTANT_HOME is read-only, or its files belong to someone else."""
+
+    exit_code = ExitCode.OUTPUT
+
+
 class OutputError(AssistantError):
     """Standard output cannot be written."""
 
     exit_code = ExitCode.OUTPUT
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind as for Ctrl-C, so that cleanups run and a message is shown.
+
+    A BaseException, so that no `except Exception` on the way swallows it.
+    """

@@ -3,16 +3,23 @@ from one Settings object, each only when first needed."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assistant.disk import LOW_SPACE, disk_full, out_of_space
+from assistant.errors import DiskFullError, StoreError
 from assistant.index import open_index
 from assistant.index.base import Index, lexical_path
 from assistant.index.chunking import ChunkSpec
 from assistant.index.store import Fingerprint, Store
 from assistant.settings import Settings
+
+# What an entry takes in the index (vectors, Chroma's log and metadata, BM25):
+# about 33 KB measured on the bundled abstracts, with a margin.
+SPACE_PER_ENTRY = 48 << 10
 
 if TYPE_CHECKING:
     from assistant.answering.chain import Answerer
@@ -157,9 +164,36 @@ class Pipeline:
         # at once, and before the store is opened, so a --rebuild never drops the
         # collection under another ingest's feet.
         with ingest_lock(self.settings.store_dir):
-            from assistant.index.ingest import ingest
+            try:
+                return self._ingest(paths, rebuild, progress, limit, categories)
+            except (OSError, sqlite3.Error, StoreError, DiskFullError) as exc:
+                # Wherever the disk filled (Chroma, the BM25 file), say so, with
+                # the room this ingest needs: the store's own message would call
+                # the index damaged. (A model build names its own need.)
+                store = str(self.settings.store_dir)
+                if isinstance(exc, DiskFullError) and exc.folder != store:
+                    raise
+                if not isinstance(exc, DiskFullError) and not out_of_space(exc, self.settings.home):
+                    raise
+                from assistant.index.ingest import estimate_entries
 
-            store = self.open_store(create=True, rebuild=rebuild)
+                need = LOW_SPACE + estimate_entries(paths) * SPACE_PER_ENTRY
+                raise disk_full(self.settings.store_dir, need) from exc
+
+    def _ingest(
+        self,
+        paths: list[Path],
+        rebuild: bool,
+        progress: bool,
+        limit: int | None,
+        categories: Sequence[str],
+    ) -> IngestResult:
+        from assistant.index.ingest import ingest
+
+        # A rebuild writes beside the index in use (index.rebuild): it is
+        # swapped in only if it completed and read something.
+        store = self.open_store(create=True, rebuild=rebuild)
+        try:
             lexical = self.index.writing_lexical(store, rebuild=rebuild)
             try:
                 result = ingest(
@@ -172,7 +206,15 @@ class Pipeline:
                     limit=limit,
                     categories=categories,
                 )
-                self.index.ingested(store, changed=result.changed, rebuild=rebuild)
-                return result
             finally:
                 lexical.close()
+            rebuilt = rebuild and result.papers > 0
+            if rebuilt:
+                store.commit()
+                result.total_papers = store.paper_count()
+                result.total_chunks = store.chunk_count()
+            self.index.ingested(store, changed=result.changed, rebuild=rebuilt)
+            return result
+        finally:
+            if store.rebuild is not None:
+                store.abandon()

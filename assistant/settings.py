@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,20 +47,41 @@ class _TomlSource(PydanticBaseSettingsSource):
         super().__init__(settings_cls)
         self.path = config_path()
         self.values: dict[str, Any] = {}
-        if self.path.is_file():
-            try:
-                self.values = tomllib.loads(self.path.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        if not self.path.is_file():
+            if os.environ.get("ASSISTANT_CONFIG"):
+                # Named explicitly: a typo must not silently mean "no settings".
                 raise ConfigError(
-                    f"Cannot read the config file {self.path}: {exc}",
-                    hint="Fix the file or remove it; `assistant config show` lists valid keys.",
-                ) from exc
+                    f"The config file {self.path} (named by ASSISTANT_CONFIG) does not exist.",
+                    hint="Fix the path, or unset ASSISTANT_CONFIG to use "
+                    "ASSISTANT_HOME/config.toml.",
+                )
+            return
+        try:
+            # utf-8-sig: editors on Windows start the file with a byte-order mark.
+            self.values = tomllib.loads(self.path.read_text(encoding="utf-8-sig"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(
+                f"Cannot read the config file {self.path}: {exc}",
+                hint="Fix the file or remove it; `assistant config show` lists valid keys.",
+            ) from exc
+        unknown = [key for key in self.values if key not in settings_cls.model_fields]
+        if unknown:
+            raise ConfigError(
+                f"Unknown setting{'s' if len(unknown) > 1 else ''} in {self.path}: "
+                + ", ".join(_with_suggestion(key, settings_cls.model_fields) for key in unknown),
+                hint="`assistant config show` lists the valid keys.",
+            )
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self.values.get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
         return {k: v for k, v in self.values.items() if k in self.settings_cls.model_fields}
+
+
+def _with_suggestion(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
 
 
 class _Core(BaseModel):
@@ -92,10 +115,15 @@ class _Tuning(BaseModel):
     """Timeouts, retrieval, chunking, embedding, abstention and generation."""
 
     connect_timeout_s: float = Field(
-        3.0, description="Seconds to wait for the LLM server to accept a connection."
+        3.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds to wait for the LLM server to accept a connection.",
     )
     timeout_s: float = Field(
         600.0,
+        gt=0,
+        allow_inf_nan=False,
         description="Seconds to wait for the next piece of a streamed answer "
         "(CPU generation is slow).",
     )
@@ -109,7 +137,11 @@ class _Tuning(BaseModel):
         "dense or lexical use one alone.",
     )
     dense_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="Share of the dense ranking in the hybrid score."
+        0.5,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="Share of the dense ranking in the hybrid score.",
     )
     fusion_pool: int = Field(
         100, ge=10, description="Papers taken from each ranking before fusing them."
@@ -138,6 +170,9 @@ class _Tuning(BaseModel):
     )
     min_support: float = Field(
         0.49,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
         description="Retrieval support (closeness, key-word coverage, unknown names; see "
         "abstention.py) below which the assistant says the abstracts do not answer.",
     )
@@ -179,7 +214,9 @@ class _Tuning(BaseModel):
         'joins several ("..., and also ..."), so a half-backed sentence is caught.',
     )
     max_answer_tokens: int = Field(400, ge=16, description="Longest answer the LLM may write.")
-    temperature: float = Field(0.1, ge=0.0, le=2.0, description="LLM sampling temperature.")
+    temperature: float = Field(
+        0.1, ge=0.0, le=2.0, allow_inf_nan=False, description="LLM sampling temperature."
+    )
 
 
 # Each backend declares its own settings in its module (a pydantic mixin); they
@@ -200,7 +237,19 @@ class Settings(BaseSettings, _Tuning, LlamaCppSettings, OpenAISettings, OllamaSe
         if value is None or (isinstance(value, str) and not value.strip()):
             return default_home()
         if isinstance(value, str | Path):
-            return Path(value).expanduser()
+            home = Path(value).expanduser()
+            if home.exists() and not home.is_dir():
+                raise ValueError(f"{home} is a file; it must be a folder (made if missing)")
+            return home
+        return value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        # pydantic would read `top_k = true` as 1; a number was meant.
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and field.annotation in (int, float):
+            raise ValueError("must be a number, not true or false")
         return value
 
     @field_validator("store_url")

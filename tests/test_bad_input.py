@@ -11,6 +11,7 @@ import gzip
 import json
 import os
 import random
+import time
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -497,3 +498,71 @@ def test_odd_questions_in_a_real_process_under_the_c_locale(bundled_home: Path) 
     result = run_cli("search", at_limit, "--json", "-k", "1")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["results"][0]["title"] == "Layer Normalization"
+
+
+def test_list_fields_are_read_where_the_format_allows_lists(tmp_path: Path) -> None:
+    path = tmp_path / "lists.jsonl"
+    records = [
+        {"id": "2401.00001", "title": "Listed", "abstract": "A.", "categories": ["cs.LG", "cs.AI"]},
+        {"id": 2401.00002, "title": "Numbered id", "abstract": "B.", "doi": ["10.1234/x"]},
+        {"id": ["a", "b"], "title": "List id", "abstract": "C."},
+        {"id": "2401.00004", "title": "Object categories", "abstract": "D.", "categories": {}},
+        {"id": "2401.00005", "title": "Dated twice", "abstract": "E.", "update_date": ["x"]},
+        {"id": "2401.00006", "title": "Numeric authors", "abstract": "F.", "authors": 7},
+        {"_id": True, "title": "Boolean BEIR id", "text": "G."},
+        {"_id": 12, "title": "Numeric BEIR id", "text": "H."},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    report = LoadReport()
+    papers = {p.title: p for p in parse_jsonl(path, report)}
+    assert sorted(papers) == ["Listed", "Numbered id", "Numeric BEIR id"]
+    assert papers["Listed"].categories == ("cs.LG", "cs.AI")
+    assert papers["Numbered id"].paper_id == "arxiv:2401.00002"
+    assert papers["Numbered id"].doi == "10.1234/x"
+    assert papers["Numeric BEIR id"].paper_id == "lists:12"
+    assert [str(p) for p in report.problems] == [
+        f"{path}:3: `id` is not a string or a number; skipped",
+        f"{path}:4: `categories` is not a string or a list of strings; skipped",
+        f"{path}:5: `update_date` is not a string; skipped",
+        f"{path}:6: `authors` is not a string or a list; skipped",
+        f"{path}:7: `_id` is not a string or a number; skipped",
+    ]
+
+
+def test_a_listed_category_is_found_by_the_category_filter(tmp_path: Path) -> None:
+    path = tmp_path / "lists.jsonl"
+    record = {"id": "2401.00001", "title": "Sparse attention", "abstract": "Linear attention."}
+    path.write_text(json.dumps({**record, "categories": ["cs.LG", "cs.AI"]}) + "\n", "utf-8")
+    assert run_cli("ingest", "-q", str(path)).returncode == 0
+    done = run_cli("search", "attention", "--category", "cs.LG", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [r["categories"] for r in json.loads(done.stdout)["results"]] == [["cs.LG", "cs.AI"]]
+
+
+@pytest.mark.parametrize("depth", [250, 5000])
+def test_deeply_nested_braces_skip_that_bibtex_entry_only(tmp_path: Path, depth: int) -> None:
+    path = tmp_path / "deep.bib"
+    path.write_text(
+        "@article{deep, title={Deep}, abstract={" + "{" * depth + "x" + "}" * depth + "}}\n"
+        '@article{ok, title={Fine paper}, abstract={A {\\"o}kay {{DNA}} abstract.}}\n',
+        encoding="utf-8",
+    )
+    done = run_cli("ingest", "-q", str(path))
+    assert done.returncode == 0, done.stderr
+    assert f"{path}:1: entry `deep` nests braces over 50 deep in abstract; skipped" in done.stderr
+    assert "Index: 1 papers," in done.stdout
+
+
+def test_an_abstract_over_the_limit_in_a_csv_cell_is_skipped_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    words = ("graph network protein energy cell " * 240_000).strip()  # 8.2 million characters
+    path.write_text(f'title,abstract\nHuge,"{words}."\nSmall,A small abstract.\n', "utf-8")
+    started = time.monotonic()
+    done = run_cli("ingest", "-q", str(path))
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started < 60
+    assert (
+        f"Warning: {path}: 'Huge': the abstract is {len(words) + 1:,} characters, over the "
+        "1,000,000-character limit (a full text, or a quote left open?); skipped"
+    ) in done.stderr
+    assert "Index: 1 papers," in done.stdout

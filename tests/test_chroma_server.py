@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from assistant.readers import load_abstracts
 from tests.conftest import OFFLINE_ENV, closed_port, run_cli
 
 QUERY = "growing neural networks by recombining learned parameters"
@@ -249,3 +250,40 @@ def test_a_copied_bm25_index_keeps_filtered_search_hybrid(
     ours, copied = json.loads(mine.stdout)["results"], json.loads(theirs.stdout)["results"]
     assert ours and [h["score"] for h in copied] == [h["score"] for h in ours]
     assert [h["paper_id"] for h in copied] == [h["paper_id"] for h in ours]
+
+
+def test_a_rebuild_on_the_server_swaps_only_when_complete(
+    chroma_url: str, small_corpus: Path, tmp_path: Path
+) -> None:
+    env = {"ASSISTANT_STORE_URL": chroma_url, "ASSISTANT_COLLECTION": "rebuilt"}
+    home, reader = str(tmp_path / "writer"), str(tmp_path / "reader")
+    made = run_cli("ingest", str(small_corpus), "--quiet", ASSISTANT_HOME=home, **env)
+    assert made.returncode == 0, made.stderr
+    before = run_cli("search", QUERY, "--json", ASSISTANT_HOME=home, **env)
+
+    nothing = run_cli("ingest", "--rebuild", str(tmp_path / "typo.bbi"), ASSISTANT_HOME=home, **env)
+    assert nothing.returncode == 3
+    assert "The index was left as it was." in nothing.stderr
+    kept = run_cli("search", QUERY, "--json", ASSISTANT_HOME=home, **env)
+    assert json.loads(kept.stdout) == json.loads(before.stdout)
+
+    other = tmp_path / "other"
+    other.mkdir()
+    data = Path(__file__).resolve().parent.parent / "data" / "003_099459961173535e.txt"
+    lines = data.read_text(encoding="utf-8").splitlines()
+    (other / "listing.txt").write_text("\n".join(lines[:12] + lines[36:48]) + "\n", "utf-8")
+    rebuilt = run_cli("ingest", "--rebuild", str(other), "--quiet", ASSISTANT_HOME=home, **env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    papers, _ = load_abstracts([other])
+    assert f"Index: {len(papers)} papers," in rebuilt.stdout
+    # Another client sees the new papers, and only those.
+    theirs = run_cli("search", QUERY, "--json", "-k", "10", ASSISTANT_HOME=reader, **env)
+    titles = {r["title"] for r in json.loads(theirs.stdout)["results"]}
+    assert titles == {p.title for p in papers}
+    names = {
+        c["name"]
+        for c in httpx.get(
+            f"{chroma_url}/api/v2/tenants/default_tenant/databases/default_database/collections"
+        ).json()
+    }
+    assert "rebuilt" in names and not {n for n in names if n.startswith("rebuilt.")}

@@ -484,3 +484,33 @@ def test_version(isolated_home: Path) -> None:
     result = invoke("--version")
     assert result.exit_code == 0
     assert result.stdout == f"{__version__}\n"
+
+
+@pytest.mark.parametrize("question", ["[1]", "Sources:", "[1, 2] References", "2024"])
+def test_a_question_without_words_is_refused_not_answered(question: str) -> None:
+    result = invoke("ask", "--backend", "none", question)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        f"Error: The question {question!r} has no words to search the abstracts for."
+    )
+    assert "[1]" not in result.stdout and "Sources" not in result.stdout
+
+
+def test_chat_refuses_a_wordless_question_and_goes_on(bundled_home: Path) -> None:
+    result = runner.invoke(
+        app, ["chat", "--backend", "none"], input="Sources:\nWhat is layer normalization?\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "Error: The question 'Sources:' has no words to search" in result.stderr
+    assert "Sources:" in result.stdout  # the second question's answer and its sources
+
+
+def test_eval_with_a_mistyped_path_fails_before_indexing(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = invoke("eval", str(tmp_path / "questionz.jsonl"))
+    assert result.exit_code == 3
+    assert result.stderr.startswith(
+        f"Error: Cannot read {tmp_path / 'questionz.jsonl'}: no such file or folder."
+    )
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "home" / "store").exists()

@@ -97,8 +97,11 @@ def test_second_ingest_is_refused_while_one_runs(isolated_home: Path, listing: P
 def store_contents(home: Path) -> dict[str, Any]:
     """Everything the crash test compares, read straight from Chroma's and FTS5's files."""
     import chromadb
+    from chromadb.api.client import SharedSystemClient
     from chromadb.config import Settings as ChromaSettings
 
+    # chromadb caches one system per path in a process: read the files afresh.
+    SharedSystemClient.clear_system_cache()
     client = chromadb.PersistentClient(
         path=str(home / "store"), settings=ChromaSettings(anonymized_telemetry=False)
     )

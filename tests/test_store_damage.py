@@ -315,3 +315,35 @@ def test_ingest_rebuild_recovers_from_damage(
     assert len(results(found)) == 5
     doctor = run_cli("doctor", ASSISTANT_HOME=str(damaged_home))
     assert doctor.stdout.startswith("[ok  ] index: "), doctor.stdout
+
+
+@pytest.mark.parametrize("noted", [True, False])
+def test_a_cut_short_cached_encoder_is_reported_and_built_again(
+    copy_of_bundled_index: Path, tmp_path: Path, noted: bool
+) -> None:
+    """`noted`: the file has the size note written when it was built; without it
+    (a file built before the notes), loading it finds the damage."""
+    home = copy_of_bundled_index
+    model = home / "models" / "minilm-v3-int8.onnx"
+    note = model.with_name(model.name + ".size")
+    whole = model.stat().st_size
+    assert int(note.read_text(encoding="ascii")) == whole
+    if not noted:
+        note.unlink()
+    with model.open("r+b") as handle:
+        handle.truncate(whole // 2)
+    if noted:
+        doctor = run_cli("doctor", ASSISTANT_HOME=str(home))
+        assert f"[FAIL] embedder: cached ONNX model cut short: {model}" in doctor.stdout
+        assert "Hint: Run: assistant ingest  (it builds the model again" in doctor.stdout
+
+    new = tmp_path / "new.jsonl"
+    new.write_text(
+        json.dumps({"_id": "1", "title": "A new paper", "text": "Needs embedding."}) + "\n",
+        encoding="utf-8",
+    )
+    done = run_cli("ingest", "-q", str(new), ASSISTANT_HOME=str(home))
+    assert done.returncode == 0, done.stderr
+    assert "Added 1," in done.stdout
+    assert model.stat().st_size == whole == int(note.read_text(encoding="ascii"))
+    assert "[ok  ] embedder: " in run_cli("doctor", ASSISTANT_HOME=str(home)).stdout

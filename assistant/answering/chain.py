@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from assistant.answering.abstention import assess
-from assistant.answering.citations import CitationStream
+from assistant.answering.citations import HEADINGS, CitationStream
 from assistant.answering.evidence import select_evidence
 from assistant.answering.prompts import PromptSet, RenderedPrompt, Turn
 from assistant.answering.screening import screen
@@ -53,6 +53,17 @@ _DECLINED = re.compile(
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
+_MARKER = re.compile(r"\[[\d\s,;\-\u2013]*\]")
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _has_content(text: str) -> bool:
+    """Whether some word with a letter is left once citation markers and
+    the headings of a reference list are taken out."""
+    words = _WORD.findall(_MARKER.sub(" ", text).casefold())
+    return any(any(c.isalpha() for c in w) and w not in HEADINGS for w in words)
+
+
 def clean_question(question: str) -> str:
     """Strip control characters and check the question is usable."""
     # Bytes that were not UTF-8 reach Python as lone surrogates (argv's
@@ -61,6 +72,12 @@ def clean_question(question: str) -> str:
     text = CONTROL.sub(" ", _ANSI.sub("", question)).strip()
     if not text:
         raise UsageError("The question is empty.", hint='Ask something, e.g. assistant ask "..."')
+    if not _has_content(text):
+        # "[1]" or "Sources:" would be answered as if asked: with citations.
+        raise UsageError(
+            f"The question {text!r} has no words to search the abstracts for.",
+            hint='Ask about the papers in words, e.g. assistant ask "What is layer normalization?"',
+        )
     if len(text) > MAX_QUESTION_CHARS:
         raise UsageError(
             f"The question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,}.",

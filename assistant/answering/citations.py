@@ -49,7 +49,7 @@ def _numbers(body: str) -> list[int]:
     return numbers
 
 
-_HEADINGS = ("sources", "references", "bibliography", "citations", "works cited")
+HEADINGS = ("sources", "references", "bibliography", "citations", "works cited")
 _DECORATION = " \t>*#_-"
 
 
@@ -60,7 +60,7 @@ def _heading(line: str) -> bool | None:
         return False
     if not word:
         return None
-    for heading in _HEADINGS:
+    for heading in HEADINGS:
         if heading.startswith(word):
             return None
         if word.startswith(heading):

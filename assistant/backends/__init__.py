@@ -115,12 +115,21 @@ def make_backend(
 def diagnose(name: str, settings: Settings) -> list[Check]:
     """The health checks of backend `name` (for `auto`: Ollama, then llama.cpp)."""
     if name != "auto":
-        return [backend_module(name).diagnose(settings)]
+        return [_diagnose(name, settings)]
     from assistant.diagnosis import Check
 
-    ollama = backend_module("ollama").diagnose(settings)
+    ollama = _diagnose("ollama", settings)
     if not ollama.ok:
         ollama = Check(
             "ollama", True, f"not used ({ollama.detail}); auto will answer with llamacpp"
         )
-    return [ollama, backend_module("llamacpp").diagnose(settings)]
+    return [ollama, _diagnose("llamacpp", settings)]
+
+
+def _diagnose(name: str, settings: Settings) -> Check:
+    from assistant.diagnosis import Check
+
+    try:
+        return backend_module(name).diagnose(settings)
+    except OSError as exc:  # e.g. the model copied into a read-only home
+        return Check(name, False, f"cannot be checked: {exc}", "Check ASSISTANT_HOME.")

@@ -52,8 +52,12 @@ class LlamaCppSettings(BaseModel):
     llamacpp_model_path: Path | None = Field(
         None, description="GGUF file for the llamacpp backend; empty means the bundled gemma3-270m."
     )
-    llamacpp_threads: int = Field(0, description="CPU threads for llama.cpp; 0 means all cores.")
-    llamacpp_context_tokens: int = Field(4096, description="llama.cpp context window.")
+    llamacpp_threads: int = Field(
+        0, ge=0, le=1024, description="CPU threads for llama.cpp; 0 means all cores."
+    )
+    llamacpp_context_tokens: int = Field(
+        4096, ge=512, le=131072, description="llama.cpp context window."
+    )
     llamacpp_evidence_sentences: int = Field(
         6,
         ge=0,

@@ -30,8 +30,8 @@ from assistant.cli.options import (
     YearOpt,
 )
 from assistant.cli.render import err
-from assistant.cli.runner import CliOptions, run, silence_stdout, usable_streams
-from assistant.errors import CorpusError, ExitCode, UsageError
+from assistant.cli.runner import CliOptions, catch_sigterm, run, silence_stdout, usable_streams
+from assistant.errors import CorpusError, ExitCode, Terminated, UsageError
 from assistant.readers import SUPPORTED
 
 if TYPE_CHECKING:
@@ -85,14 +85,15 @@ def _check_format(output: str, as_json: bool) -> None:
         )
 
 
-def _nothing_read(result: IngestResult, category: list[str] | None) -> CorpusError:
+def _nothing_read(result: IngestResult, category: list[str] | None, rebuild: bool) -> CorpusError:
+    kept = " The index was left as it was." if rebuild else ""
     if category and result.files:
         return CorpusError(
-            f"No entries in the given paths are in --category {', '.join(category)}.",
+            f"No entries in the given paths are in --category {', '.join(category)}.{kept}",
             hint="Check the names (e.g. cs.LG); a prefix such as cs keeps all cs.*.",
         )
     return CorpusError(
-        "No abstracts could be read from the given paths.",
+        f"No abstracts could be read from the given paths.{kept}",
         hint=f"Pass listing {SUPPORTED} files, or folders holding them.",
     )
 
@@ -128,7 +129,8 @@ def ingest(
         typer.Argument(help=f"Listing {SUPPORTED} files, or folders; default: bundled data/."),
     ] = None,
     rebuild: Annotated[
-        bool, typer.Option("--rebuild", help="Drop the collection and build it anew.")
+        bool,
+        typer.Option("--rebuild", help="Build the index anew; the old one is kept until then."),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     limit: Annotated[
@@ -160,7 +162,7 @@ def ingest(
         )
         render.problems(result.problems)
         if result.papers == 0:
-            raise _nothing_read(result, category)
+            raise _nothing_read(result, category, rebuild)
         render.ingest_result(result, assistant.pipeline.store_location)
 
     run(ctx, body)
@@ -359,11 +361,15 @@ def config_show(
 
 def main() -> None:
     usable_streams()
+    catch_sigterm()
     try:
         app()
     except KeyboardInterrupt:
         err("Interrupted.")
         sys.exit(ExitCode.INTERRUPTED)
+    except Terminated:
+        err("Terminated.")
+        sys.exit(ExitCode.TERMINATED)
     except BrokenPipeError:
         silence_stdout()
         sys.exit(ExitCode.BROKEN_PIPE)

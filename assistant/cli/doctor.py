@@ -17,7 +17,23 @@ def _index(settings: Settings) -> Check:
     from assistant.index import open_index
     from assistant.pipeline import Pipeline
 
-    return open_index(settings).health(Pipeline(settings).fingerprint)
+    try:
+        return open_index(settings).health(Pipeline(settings).fingerprint)
+    except OSError as exc:  # its lock file, on a read-only or foreign home
+        return Check("index", False, f"cannot be checked: {exc}", _WRITABLE_HINT)
+
+
+_WRITABLE_HINT = "Make ASSISTANT_HOME writable, or set ASSISTANT_HOME to a folder that is."
+
+
+def _writable(settings: Settings) -> Check:
+    import os
+
+    home = settings.home
+    existing = next((p for p in (home, *home.parents) if p.exists()), home)
+    if os.access(existing, os.W_OK):
+        return Check("home", True, f"{home} is writable")
+    return Check("home", False, f"{existing} is not writable", _WRITABLE_HINT)
 
 
 def _embedder() -> Check:
@@ -48,9 +64,43 @@ def _embedder() -> Check:
     return Check("embedder", True, f"all-MiniLM-L6-v2 files present at {path} (offline)")
 
 
+def _space(settings: Settings) -> Check:
+    from assistant.disk import LOW_SPACE, MB, free_bytes
+
+    free = free_bytes(settings.home)
+    if free is None:
+        return Check("disk", True, f"free space at {settings.home} unknown")
+    detail = f"{free / MB:.0f} MB free at {settings.home}"
+    if free < LOW_SPACE:
+        return Check(
+            "disk",
+            False,
+            detail,
+            f"Free at least {LOW_SPACE // MB} MB there: an ingest, and Chroma's upkeep "
+            "during searches, write to the index.",
+        )
+    return Check("disk", True, detail)
+
+
+def _cached_models(settings: Settings) -> Check | None:
+    from assistant.embedding.onnx_encoder import is_whole
+
+    broken = [p for p in sorted(settings.models_dir.glob("*.onnx")) if not is_whole(p)]
+    if not broken:
+        return None
+    return Check(
+        "embedder",
+        False,
+        f"cached ONNX model cut short: {', '.join(str(p) for p in broken)}",
+        "Run: assistant ingest  (it builds the model again from the bundled weights).",
+    )
+
+
 def run_checks(settings: Settings) -> Iterator[Check]:
+    yield _writable(settings)
     yield _index(settings)
-    yield _embedder()
+    yield _cached_models(settings) or _embedder()
+    yield _space(settings)
     try:
         from assistant.answering.prompts import PromptSet
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 
 from assistant.cli.render import err
-from assistant.errors import AssistantError, ExitCode
+from assistant.disk import disk_full, not_writable, refused_write, says_disk_full
+from assistant.errors import AssistantError, ExitCode, Terminated
 
 T = TypeVar("T")
 
@@ -57,10 +60,41 @@ def run(ctx: typer.Context, action: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         err("Interrupted.")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except Terminated:
+        err("Terminated.")
+        raise typer.Exit(ExitCode.TERMINATED) from None
     except BrokenPipeError:
         # Before click sees it (it would exit 1, which here means a bug).
         silence_stdout()
         raise typer.Exit(ExitCode.BROKEN_PIPE) from None
+    except Exception as exc:
+        # A full or read-only disk met where no layer named it (a lock file,
+        # the chat history, a cache): still a message, not a traceback.
+        refused = refused_write(exc)
+        if refused is not None:
+            raise _fail(not_writable(refused, _home()), _options(ctx)) from exc
+        if says_disk_full(exc):
+            raise _fail(disk_full(_home()), _options(ctx)) from exc
+        raise
+
+
+def _home() -> Path:
+    from assistant.settings import default_home, load_settings
+
+    try:
+        return load_settings().home
+    except AssistantError:
+        return default_home()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def catch_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C (a rebuild drops its staging index, locks are
+    released) and ends with a message, instead of dying silently mid-write."""
+    signal.signal(signal.SIGTERM, _terminate)
 
 
 def usable_streams() -> None:

@@ -25,6 +25,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from assistant.disk import disk_full, out_of_space, require_space
+
 Precision = Literal["fp32", "int8"]
 # 2: onnxruntime's fused transformer operators instead of plain ONNX ones.
 # 3: the residual LayerNorms as Add + LayerNormalization, not SkipLayerNormalization.
@@ -157,18 +159,84 @@ def _build_graph(model_dir: Path) -> Any:
 
 
 def model_file(model_dir: Path, cache_dir: Path, precision: Precision) -> Path:
-    """The ONNX file for `precision`, built from the weights on first use."""
+    """The ONNX file for `precision`, built from the weights on first use.
+
+    A file is written under a temporary name and renamed when whole, beside a
+    note of its size: a cached file of another size (cut short by a full disk or
+    a copy) is built again rather than loaded.
+
+    Raises:
+        DiskFullError: no room to build it (what was half written is removed).
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
     fp32 = cache_dir / f"minilm-v{GRAPH_VERSION}-fp32.onnx"
     target = fp32 if precision == "fp32" else cache_dir / f"minilm-v{GRAPH_VERSION}-int8.onnx"
-    if target.exists():
+    if is_whole(target):
         return target
-    if not fp32.exists():
+    need = _BUILD_SPACE[precision] - (fp32.stat().st_size if is_whole(fp32) else 0)
+    require_space(cache_dir, need)
+    try:
+        _build(model_dir, fp32, target, precision)
+    except Exception as exc:
+        _remove_partial(cache_dir)
+        if out_of_space(exc, cache_dir):
+            raise disk_full(cache_dir, need) from exc
+        raise
+    return target
+
+
+# Room a first build takes: the fp32 file (86 MB), for int8 also the quantizer's
+# shape-inferred copy of it (86 MB, removed after) and the int8 file (22 MB).
+_BUILD_SPACE: dict[str, int] = {"fp32": 100 << 20, "int8": 220 << 20}
+
+
+def _size_note(path: Path) -> Path:
+    return path.with_name(path.name + ".size")
+
+
+def is_whole(path: Path) -> bool:
+    """Whether a built model file exists with the size recorded when it was built.
+
+    A file built before size notes counts as whole: loading it checks it (see
+    `OnnxMiniLM`), and a good one then gains its note.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    try:
+        return size == int(_size_note(path).read_text(encoding="ascii"))
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def discard(path: Path) -> None:
+    """Remove a cached model file that does not load, so that it is built again."""
+    path.unlink(missing_ok=True)
+    _size_note(path).unlink(missing_ok=True)
+
+
+def _finish(tmp: Path, path: Path) -> None:
+    size = tmp.stat().st_size
+    tmp.replace(path)
+    _size_note(path).write_text(str(size), encoding="ascii")
+
+
+def _remove_partial(cache_dir: Path) -> None:
+    for pattern in ("*.tmp", "*-inferred.onnx"):
+        for leftover in cache_dir.glob(pattern):
+            leftover.unlink(missing_ok=True)
+
+
+def _build(model_dir: Path, fp32: Path, target: Path, precision: Precision) -> None:
+    if not is_whole(fp32):
         import onnx
 
         tmp = fp32.with_suffix(".tmp")
         onnx.save(_build_graph(model_dir), str(tmp))
-        tmp.replace(fp32)
+        _finish(tmp, fp32)
     if precision == "int8":
         from onnx import TensorProto
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -192,8 +260,7 @@ def model_file(model_dir: Path, cache_dir: Path, precision: Precision) -> Path:
             )
         finally:
             root.setLevel(level)
-        tmp.replace(target)
-    return target
+        _finish(tmp, target)
 
 
 class OnnxMiniLM:
@@ -209,7 +276,18 @@ class OnnxMiniLM:
         tokenizer.no_padding()
         tokenizer.enable_truncation(max_length=max_tokens)
         self.tokenizer = tokenizer
-        self.session = _session(self.path)
+        try:
+            self.session = _session(self.path)
+        except Exception:  # onnxruntime's own types: InvalidProtobuf, Fail, ...
+            # A cached file damaged after it was built (or before size notes):
+            # built again once from the bundled weights, then loaded.
+            discard(self.path)
+            if precision == "int8":
+                discard(cache_dir / f"minilm-v{GRAPH_VERSION}-fp32.onnx")
+            self.path = model_file(model_dir, cache_dir, precision)
+            self.session = _session(self.path)
+        if not _size_note(self.path).exists():
+            _size_note(self.path).write_text(str(self.path.stat().st_size), encoding="ascii")
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Unit-length mean-pooled vectors in input order, float32."""

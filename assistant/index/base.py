@@ -49,7 +49,9 @@ class Index(Protocol):
 
 
 def lexical_path(settings: Settings) -> Path:
-    return settings.store_dir / f"lexical-{settings.collection}.sqlite3"
+    from assistant.index.lexical import lexical_file
+
+    return lexical_file(settings.store_dir, settings.collection)
 
 
 def read_lexical(settings: Settings, store: Store) -> LexicalIndex:

@@ -41,6 +41,11 @@ REBUILD = "Rebuild it with: assistant ingest --rebuild"
 ROWIDS = "paper_rowids"
 
 
+def lexical_file(store_dir: Path, collection: str) -> Path:
+    """The BM25 index of `collection`, beside the vectors of a local store."""
+    return store_dir / f"lexical-{collection}.sqlite3"
+
+
 def query_terms(text: str) -> list[str]:
     seen: dict[str, None] = {}
     for token in _TOKEN.findall(text.lower()):

@@ -24,14 +24,16 @@ class LocalIndex:
         return str(self.settings.store_dir)
 
     def open_store(self, fingerprint: Fingerprint, *, create: bool, rebuild: bool) -> Store:
+        from assistant.index.rebuild import RebuildFiles
         from assistant.index.store import Store
 
+        name = self.settings.collection
         return Store.open(
             self.settings.store_dir,
-            self.settings.collection,
+            name,
             fingerprint,
             create=create,
-            rebuild=rebuild,
+            rebuild=RebuildFiles(name, lexical_path(self.settings)) if rebuild else None,
         )
 
     def reading_lexical(self, store: Store) -> LexicalIndex:
@@ -40,8 +42,10 @@ class LocalIndex:
     def writing_lexical(self, store: Store, *, rebuild: bool) -> LexicalIndex:
         from assistant.index.lexical import LexicalIndex
 
-        path = lexical_path(self.settings)
-        return LexicalIndex.emptied(path) if rebuild else LexicalIndex(path)
+        if rebuild:
+            assert store.rebuild is not None
+            return LexicalIndex.emptied(store.rebuild.staging_lexical)
+        return LexicalIndex(lexical_path(self.settings))
 
     def ingested(self, store: Store, *, changed: bool, rebuild: bool) -> None:
         return None

@@ -16,7 +16,6 @@ two clients from ingesting into one server at once.
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,12 @@ from urllib.parse import urlsplit
 
 from assistant.errors import ConfigError, StoreError
 from assistant.index.base import fingerprint_mismatch, lexical_path, read_lexical
+from assistant.index.server_copy import (
+    copy_lexical,
+    lexical_is_current,
+    record_revision,
+    refresh_lexical,
+)
 from assistant.index.store import Fingerprint, Store, create_collection
 from assistant.offline import enforce_offline
 
@@ -135,7 +140,7 @@ class ServerStore(Store):
         self.url = settings.store_url
         super().__init__(
             settings.store_dir,
-            settings.collection,
+            collection.name,
             _ServerCollection(self.url, collection),
             client,
         )
@@ -154,13 +159,19 @@ class ServerStore(Store):
             StoreError: server unreachable, no collection (and not `create`), or a
                 fingerprint mismatch.
         """
+        from assistant.index.rebuild import RebuildFiles, discard_staging, finish_swap
+
         client = connect(settings)
         name, url = settings.collection, settings.store_url
+        files = RebuildFiles(name, lexical_path(settings))
         try:
+            finish_swap(client, files)
+            if rebuild:
+                # Only a rebuild clears leftovers here: the ingest lock is this
+                # client's, and another client's rebuild may be writing one.
+                discard_staging(client, files)
+                name = files.staging_name
             existing = {c.name for c in client.list_collections()}
-            if rebuild and name in existing:
-                client.delete_collection(name)
-                existing.discard(name)
             if name in existing:
                 collection = client.get_collection(name, embedding_function=None)
             elif create:
@@ -173,8 +184,31 @@ class ServerStore(Store):
         except _server_errors() as exc:
             raise unreachable(url, exc) from exc
         store = cls(settings, collection, client)
+        store.rebuild = files if rebuild else None
         store._check(fingerprint)
         return store
+
+    def commit(self) -> None:
+        from assistant.index.rebuild import swap_in
+
+        assert self.rebuild is not None
+        name = self.rebuild.name
+        try:
+            swap_in(self._client, self.rebuild)
+            collection = self._client.get_collection(name, embedding_function=None)
+        except _server_errors() as exc:
+            raise unreachable(self.url, exc) from exc
+        self.name, self.rebuild = name, None
+        self._collection = _ServerCollection(self.url, collection)
+
+    def abandon(self) -> None:
+        from assistant.index.rebuild import discard_staging
+
+        assert self.rebuild is not None
+        try:
+            discard_staging(self._client, self.rebuild)
+        except _server_errors():
+            pass  # unreachable now: the next ingest removes the leftovers
 
     def revision(self) -> str:
         """The server's current revision token ('' if no ingest has set one)."""
@@ -190,103 +224,6 @@ class ServerStore(Store):
         meta = {**(self._collection.metadata or {}), REVISION_KEY: token}
         self._collection.modify(metadata=meta)
         return token
-
-
-def _revision_file(lexical_path: Path) -> Path:
-    return lexical_path.with_name(lexical_path.name + ".revision")
-
-
-def lexical_is_current(store: ServerStore, lexical_path: Path) -> bool:
-    """Whether the local BM25 copy matches the server's papers."""
-    from assistant.index.lexical import LexicalIndex
-
-    marker = _revision_file(lexical_path)
-    if not lexical_path.is_file() or not marker.is_file():
-        return False
-    if marker.read_text(encoding="ascii").strip() != store.revision():
-        return False
-    papers = store.paper_count()
-    try:
-        lexical = LexicalIndex.for_reading(lexical_path)
-        try:
-            return lexical.count() == papers
-        finally:
-            lexical.close()
-    except StoreError:
-        return False  # a damaged local copy is simply made again
-
-
-def copy_lexical(store: ServerStore, lexical_path: Path) -> LexicalIndex:
-    """Rebuild the local BM25 index from the titles and abstracts on the server."""
-    from assistant.index.lexical import LexicalIndex
-
-    revision = store.revision()
-    if store.paper_count():
-        print(
-            f"Copying the BM25 index from the Chroma server at {store.url} ...",
-            file=sys.stderr,
-            flush=True,
-        )
-    from assistant.retrieval.filters import facet_rows
-
-    lexical = LexicalIndex.emptied(lexical_path)
-    batch: list[tuple[str, str, str]] = []
-    facets: list[tuple[str, list[tuple[str, str | int]]]] = []
-    for meta in store.iter_paper_records():
-        pid = str(meta["paper_id"])
-        batch.append((pid, str(meta.get("title", "")), str(meta.get("abstract", ""))))
-        # The filter facets too, from the same stored metadata ingest wrote them
-        # from, so filtered searches keep their BM25 half in server mode.
-        year = meta.get("year")
-        authors = [a for a in str(meta.get("authors") or "").split("; ") if a]
-        facets.append(
-            (
-                pid,
-                facet_rows(
-                    int(year) if isinstance(year, int) else None,
-                    authors,
-                    _strings(meta.get("categories")),
-                    _strings(meta.get("source_files")),
-                ),
-            )
-        )
-        if len(batch) >= 500:
-            lexical.upsert(batch)
-            lexical.upsert_facets(facets)
-            batch, facets = [], []
-    lexical.upsert(batch)
-    lexical.upsert_facets(facets)
-    record_revision(lexical_path, revision)
-    return lexical
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return []
-
-
-def record_revision(lexical_path: Path, revision: str) -> None:
-    _revision_file(lexical_path).write_text(revision + "\n", encoding="ascii")
-
-
-def refresh_lexical(store: ServerStore, lexical_path: Path) -> None:
-    """Bring the local BM25 copy up to the server's revision, unless this home is busy.
-
-    An ingest running from this same home holds the local lock and updates the
-    copy itself; a search then ranks with what is there.
-    """
-    from assistant.index.locking import IngestLockedError, ingest_lock
-
-    if lexical_is_current(store, lexical_path):
-        return
-    try:
-        with ingest_lock(store.path):
-            copy_lexical(store, lexical_path).close()
-    except IngestLockedError:
-        return
 
 
 class ServerIndex:
@@ -319,7 +256,8 @@ class ServerIndex:
 
         assert isinstance(store, ServerStore)
         if rebuild:
-            return LexicalIndex.emptied(self._lexical_path)
+            assert store.rebuild is not None
+            return LexicalIndex.emptied(store.rebuild.staging_lexical)
         LexicalIndex(self._lexical_path).close()
         if lexical_is_current(store, self._lexical_path):
             return LexicalIndex(self._lexical_path)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from assistant.disk import disk_full, out_of_space
 from assistant.errors import StoreError
 from assistant.index.chroma_files import (
     data_state,
@@ -125,6 +126,8 @@ class SharedCollection:
                         self._reattach(client)
                     return getattr(self._collection, method)(*args, **kwargs)
                 except ChromaError as exc:
+                    if out_of_space(exc, shared.path):
+                        raise disk_full(shared.path) from exc
                     raise StoreError(
                         f"The index at {shared.path} cannot be read: {exc}", hint=REBUILD_HINT
                     ) from exc

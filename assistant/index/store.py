@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.disk import disk_full, out_of_space
 from assistant.errors import StoreError
-from assistant.index.chroma_files import has_store
+from assistant.index.chroma_files import has_store, tidy_after_drop
+from assistant.index.lexical import lexical_file
 from assistant.index.locking import store_access
+from assistant.index.rebuild import RebuildFiles
 from assistant.index.sharing import (
     REBUILD_HINT,
     SharedClient,
@@ -94,6 +97,8 @@ class Store:
         self.name = name
         self._collection = collection
         self._client = client
+        # Set while this store is a rebuild's staging collection.
+        self.rebuild: RebuildFiles | None = None
 
     @classmethod
     def open(
@@ -103,9 +108,13 @@ class Store:
         fingerprint: Fingerprint,
         *,
         create: bool = False,
-        rebuild: bool = False,
+        rebuild: RebuildFiles | None = None,
     ) -> Store:
         """Open (or create) the collection; refuse one made with other settings.
+
+        Any swap a crash interrupted is finished first. With `rebuild`, the store
+        opened is a new, empty staging collection beside the one in use (see
+        `index.rebuild`); `commit` swaps it in, `abandon` drops it.
 
         Raises:
             StoreError: no index yet (and not `create`), or a fingerprint mismatch.
@@ -117,7 +126,7 @@ class Store:
                 "or assistant ingest PATH...",
             )
         with store_access(path):
-            if rebuild:
+            if rebuild is not None:
                 discard_damage(path, name)
             else:
                 refuse_damage(path, name)
@@ -128,7 +137,9 @@ class Store:
                 )
             finally:
                 shared.settle(wrote=True)
-        store = cls(path, name, SharedCollection(shared, name, collection), client)
+        opened = rebuild.staging_name if rebuild else name
+        store = cls(path, opened, SharedCollection(shared, opened, collection), client)
+        store.rebuild = rebuild
         store._check(fingerprint)
         return store
 
@@ -141,14 +152,24 @@ class Store:
         fingerprint: Fingerprint,
         *,
         create: bool,
-        rebuild: bool,
+        rebuild: RebuildFiles | None,
     ) -> tuple[Any, Any]:
+        from assistant.index.rebuild import discard_staging, finish_swap
+
         try:
             client = shared.current()
+            files = rebuild or RebuildFiles(name, lexical_file(path, name))
+            if finish_swap(client, files):
+                tidy_after_drop(path)
+            # Opening to write means holding the ingest lock: no rebuild is running,
+            # so a staging collection is what a killed one left. Tidied every
+            # time: a drop whose tidying failed (a full disk) left files too.
+            if create:
+                discard_staging(client, files)
+                tidy_after_drop(path)
+            if rebuild is not None:
+                name = rebuild.staging_name
             existing = {c.name for c in client.list_collections()}
-            if rebuild and name in existing:
-                client.delete_collection(name)
-                existing.discard(name)
             if name not in existing:
                 if not create:
                     raise StoreError(
@@ -161,8 +182,46 @@ class Store:
         except StoreError:
             raise
         except Exception as exc:  # chromadb raises many types for a damaged store
+            if out_of_space(exc, path):
+                raise disk_full(path) from exc
             raise StoreError(f"Cannot open the index at {path}: {exc}", hint=REBUILD_HINT) from exc
         return collection, client
+
+    def commit(self) -> None:
+        """Put this rebuilt (staging) collection and its BM25 file in place of the old."""
+        from assistant.index.rebuild import swap_in
+
+        assert self.rebuild is not None
+        name = self.rebuild.name
+        with store_access(self.path):
+            shared = shared_client(self.path)
+            try:
+                client = shared.current()
+                if swap_in(client, self.rebuild):
+                    tidy_after_drop(self.path)
+                collection = client.get_collection(name, embedding_function=None)
+            finally:
+                shared.settle(wrote=True)
+        self.name, self.rebuild = name, None
+        self._collection = SharedCollection(shared, name, collection)
+
+    def abandon(self) -> None:
+        """Drop this unfinished rebuild's staging collection and BM25 file."""
+        from assistant.index.rebuild import discard_staging
+
+        assert self.rebuild is not None
+        try:
+            with store_access(self.path):
+                shared = shared_client(self.path)
+                try:
+                    if discard_staging(shared.current(), self.rebuild):
+                        tidy_after_drop(self.path)
+                finally:
+                    shared.settle(wrote=True)
+        except Exception:
+            # Best effort, often while another error is on its way to the user
+            # (disk full, Ctrl-C): the next ingest removes what is left.
+            pass
 
     @property
     def location(self) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from assistant.domain import LoadReport, Paper, Problem
+from assistant.readers.text import MAX_LINE_CHARS
 
 Reader = Callable[..., Iterator[Paper]]
 
@@ -103,6 +104,16 @@ def in_categories(paper: Paper, wanted: Iterable[str]) -> bool:
     return False
 
 
+def _too_long(path: Path, paper: Paper) -> Problem:
+    title = paper.title if len(paper.title) <= 60 else paper.title[:57] + "..."
+    return Problem(
+        str(path),
+        None,
+        f"{title!r}: the abstract is {len(paper.abstract):,} characters, over the "
+        f"{MAX_LINE_CHARS:,}-character limit (a full text, or a quote left open?); skipped",
+    )
+
+
 def iter_papers(
     paths: Iterable[Path],
     report: LoadReport,
@@ -127,6 +138,11 @@ def iter_papers(
             entries = reader(path, report)
             try:
                 for paper in entries:
+                    if len(paper.abstract) > MAX_LINE_CHARS:
+                        # Embedding it would take minutes with no progress shown.
+                        report.entries -= 1
+                        report.problems.append(_too_long(path, paper))
+                        continue
                     if categories and not in_categories(paper, categories):
                         # Readers count what they read; `entries` counts what is passed on.
                         report.entries -= 1

@@ -45,6 +45,8 @@ logging.getLogger("bibtexparser").addHandler(logging.NullHandler())
 # sign or column separator: escape it, or everything after a % would be lost.
 _BARE_SPECIAL = re.compile(r"(?<!\\)([%&])")
 _ESCAPED = re.compile(r"\\([_%&#$])")
+# Real entries nest braces a few levels ({\"{o}}, {{DNA}}); far beyond is not BibTeX.
+MAX_BRACE_DEPTH = 50
 _ENTRY_KEY = re.compile(r"@\s*\w+\s*[{(]\s*([^,\s]+)")
 
 
@@ -100,10 +102,28 @@ def _arxiv(fields: dict[str, object]) -> ArxivId | None:
     return None
 
 
+def _brace_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch == "{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch == "}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
 def _entry_to_paper(entry: Entry, name: str) -> Paper | str:
     """A Paper, or the reason the entry cannot be one."""
     fields: dict[str, object] = {f.key: f.value for f in entry.fields}
     key = entry.key
+    # The LaTeX decoder recurses once per brace: hundreds of nested braces
+    # would exhaust Python's stack (RecursionError) and end the whole ingest.
+    deep = [k for k, v in fields.items() if _brace_depth(str(v)) > MAX_BRACE_DEPTH]
+    if deep:
+        return (
+            f"entry `{key}` nests braces over {MAX_BRACE_DEPTH} deep in {', '.join(deep)}; skipped"
+        )
     abstract = _text(fields.get("abstract"))
     if not abstract:
         return f"entry `{key}` has no abstract; skipped"

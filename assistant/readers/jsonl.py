@@ -125,30 +125,65 @@ def parse_json(
         yield paper
 
 
+class _BadField(ValueError):
+    """A field of a type its format does not allow: the record is skipped, saying why."""
+
+
+def _text(record: dict[str, object], key: str, *, number: bool = False) -> str:
+    """A text field ('' if absent); an identifier may also be a JSON number.
+
+    str() of a list or an object would make up a title or id no source has.
+    """
+    value = record.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if number and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    kind = "a string or a number" if number else "a string"
+    raise _BadField(f"`{key}` is not {kind}; skipped")
+
+
+def _words(record: dict[str, object], key: str) -> tuple[str, ...]:
+    """Space-separated words, as arXiv writes categories, or a list of strings."""
+    value = record.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(value.split())
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(word for v in value for word in v.split())
+    raise _BadField(f"`{key}` is not a string or a list of strings; skipped")
+
+
 def _record_to_paper(record: dict[str, object], name: str) -> Paper | str:
     """A Paper, or the reason the record cannot be one."""
-    # str() of a list or an object would make up a title no source has.
-    for key in ("title", "abstract" if "abstract" in record else "text"):
-        if not isinstance(record.get(key, ""), str | None):
-            return f"`{key}` is not a string; skipped"
-    title = clean(str(record.get("title") or ""))
+    try:
+        return _fields_to_paper(record, name)
+    except _BadField as exc:
+        return str(exc)
+
+
+def _fields_to_paper(record: dict[str, object], name: str) -> Paper | str:
+    title = clean(_text(record, "title"))
     if "abstract" in record:
-        abstract = clean(str(record.get("abstract") or ""))
-        raw_id = record.get("id")
-        external = str(raw_id).strip() if raw_id not in (None, "") else None
+        abstract = clean(_text(record, "abstract"))
+        external = _text(record, "id", number=True).strip() or None
         arxiv = parse_arxiv_id(external) if external else None
         # Without its version, so that a new version replaces the stored one.
         external = arxiv.base if arxiv else external
         paper_id = f"arxiv:{external}" if external else title_id(title)
-        categories = tuple(str(record.get("categories") or "").split())
-        update = record.get("update_date")
-        dates = (str(update),) if update else ()
+        categories = _words(record, "categories")
+        update = _text(record, "update_date").strip()
+        dates = (update,) if update else ()
+        if not isinstance(record.get("authors"), str | list | None):
+            raise _BadField("`authors` is not a string or a list; skipped")
         authors = _authors(record.get("authors"))
         year, version, doi = _arxiv_details(record, arxiv)
     elif "text" in record or "_id" in record:
-        abstract = clean(str(record.get("text") or ""))
-        raw_id = record.get("_id")
-        external = str(raw_id).strip() if raw_id not in (None, "") else None
+        abstract = clean(_text(record, "text"))
+        external = _text(record, "_id", number=True).strip() or None
         stem = Path(name).stem
         paper_id = f"{stem}:{external}" if external else title_id(title)
         categories, dates, authors = (), (), ()
@@ -191,5 +226,5 @@ def _arxiv_details(
     year = parse_year(numbered[0][2]) if numbered else None
     if year is None and arxiv is not None:
         year = arxiv.year
-    doi = next((d for d in map(normalize_doi, str(record.get("doi") or "").split()) if d), None)
+    doi = next((d for d in map(normalize_doi, _words(record, "doi")) if d), None)
     return year, version, doi

@@ -261,3 +261,26 @@ def remove_store_files(store_dir: Path) -> None:
             entry.unlink()
         elif entry.is_dir() and (entry / "header.bin").exists():
             shutil.rmtree(entry, ignore_errors=True)
+
+
+def tidy_after_drop(store_dir: Path) -> None:
+    """Remove what chromadb 1.x leaves behind when it drops a collection.
+
+    Its rows in `embedding_metadata_array` (list-valued metadata) stay, keyed by
+    embedding ids that SQLite hands out again: a later chunk given the same id
+    shows the dropped chunk's lists (categories, authors, dates) as its own.
+    Its HNSW segment folder stays too. Call under the store's access lock.
+    """
+    db = open_sqlite(store_dir / CHROMA_DB, "rw")
+    try:
+        with db:
+            db.execute(
+                "DELETE FROM embedding_metadata_array WHERE id NOT IN (SELECT id FROM embeddings)"
+            )
+            db.execute("DELETE FROM embedding_metadata WHERE id NOT IN (SELECT id FROM embeddings)")
+        used = {str(row[0]) for row in db.execute("SELECT id FROM segments")}
+    finally:
+        db.close()
+    for entry in store_dir.iterdir():
+        if entry.is_dir() and entry.name not in used and (entry / "header.bin").exists():
+            shutil.rmtree(entry, ignore_errors=True)
