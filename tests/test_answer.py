@@ -63,6 +63,7 @@ class RecordingBackend:
 
     def __init__(self, max_abstracts: int | None) -> None:
         self.max_abstracts = max_abstracts
+        self.evidence_sentences: int | None = None
         self.requests: list[AnswerRequest] = []
 
     def check(self) -> None:
@@ -120,6 +121,8 @@ def test_ask_json_schema_matches_golden(bundled_home: Path) -> None:
     assert shape == json.loads(golden.read_text())
     assert data["answered"] is True
     assert data["answer"].startswith("Extractive answer (no language model)")
+    verdicts = [s["verdict"] for s in data["sentences"]]
+    assert verdicts[0] == "not checked" and set(verdicts[1:]) == {"supported"}
     titles = {s["title"] for s in data["sources"]}
     assert titles & {
         "Layer Normalization",

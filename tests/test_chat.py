@@ -296,6 +296,7 @@ class ScriptedBackend:
     ) -> None:
         self.instruction_following = rewrites is not None
         self.max_abstracts: int | None = None
+        self.evidence_sentences: int | None = None
         self.answers = list(answers)
         self.rewrites = list(rewrites or [])
         self.prompts: list[str] = []
