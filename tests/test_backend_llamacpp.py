@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from assistant.backends.llamacpp import bundled_model, probe
+from assistant.backends.llamacpp import bundled_model
+from assistant.backends.llamacpp_probe import probe
 from assistant.llama_build import reinstall_command
 
 QUESTION = "Which papers propose alternatives to batch normalization for NLP models?"

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import hashlib
 import importlib.util
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from assistant.backends import AnswerRequest
+from assistant.backends.llamacpp_probe import crash_error, probe, probe_marker
 from assistant.domain import DECLINE
 from assistant.errors import BackendFailedError, BackendUnavailableError, ModelMissingError
 
@@ -129,97 +124,9 @@ def _silence_llama_log() -> None:
     llama_cpp.llama_log_set(_quiet, ctypes.c_void_p(0))
 
 
-# Loads the model and decodes a short prompt plus one token: the steps where a
-# build that does not fit the CPU dies (llama.cpp's AMX kernels crash in decode).
-_PROBE = """
-import sys
-from llama_cpp import Llama
-llm = Llama(model_path=sys.argv[1], n_ctx=128, n_threads=int(sys.argv[2]), verbose=False)
-out = llm.create_completion(
-    "Layer normalization computes the mean and variance used for normalization from all "
-    "of the summed inputs to the neurons in a layer on a single training case.",
-    max_tokens=1,
-    temperature=0.0,
-)
-print(repr(out["choices"][0]["text"]))
-"""
-
-
-@dataclass(frozen=True)
-class ProbeResult:
-    """How a child process fared loading the model and generating one token."""
-
-    ok: bool
-    detail: str
-    # The signal that killed the child, when it died of one (a native crash).
-    signal_name: str | None = None
-    seconds: float = 0.0
-
-
-def probe(model: Path, threads: int, timeout_s: float = 180.0) -> ProbeResult:
-    """Load `model` and generate one token in a child process, so a crash stays there."""
-    started = time.monotonic()
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _PROBE, str(model), str(threads)],
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        return ProbeResult(False, f"no token after {timeout_s:.0f} s", None, timeout_s)
-    seconds = time.monotonic() - started
-    if done.returncode < 0:
-        try:
-            name = signal.Signals(-done.returncode).name
-        except ValueError:
-            name = f"signal {-done.returncode}"
-        return ProbeResult(False, f"llama.cpp crashed ({name})", name, seconds)
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        return ProbeResult(False, lines[-1] if lines else f"exit {done.returncode}", None, seconds)
-    return ProbeResult(True, "loaded the model and generated a token", None, seconds)
-
-
-def crash_error(model: Path, result: ProbeResult) -> BackendUnavailableError:
-    """The message for a build of llama.cpp that dies on this machine."""
-    from assistant.llama_build import reinstall_command
-
-    return BackendUnavailableError(
-        f"llama.cpp crashed ({result.signal_name}) loading {model.name} in a test process: "
-        "this build of llama-cpp-python does not run on this CPU.",
-        hint=f"Rebuild it for this machine: {reinstall_command()}  "
-        "(or answer without it: --backend none)",
-    )
-
-
 def _threads(settings: Settings) -> int:
     """CPU threads for llama.cpp: the setting, or every core."""
     return settings.llamacpp_threads or (os.cpu_count() or 2)
-
-
-def _library_identity() -> str:
-    """Path, size and time of the installed libllama, without loading it."""
-    spec = importlib.util.find_spec("llama_cpp")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    parts = []
-    for folder in folders:
-        for lib in sorted((Path(folder) / "lib").glob("lib*.so*")):
-            stat = lib.stat()
-            parts.append(f"{lib}:{stat.st_size}:{stat.st_mtime_ns}")
-    return "|".join(parts)
-
-
-def _probe_marker(model: Path, models_dir: Path) -> Path:
-    from assistant.llama_build import cpu_features
-
-    stat = model.stat()
-    ident = "\n".join(
-        [_library_identity(), f"{model.resolve()}:{stat.st_size}", " ".join(cpu_features())]
-    )
-    key = hashlib.sha256(ident.encode()).hexdigest()[:16]
-    return models_dir / "probed" / f"llamacpp-{key}"
 
 
 class LlamaCppBackend:
@@ -256,7 +163,7 @@ class LlamaCppBackend:
         """Before the first in-process load of this build and model on this CPU,
         try them in a child process: a native crash there is a message here, not
         the end of this process. Later loads skip it (a marker remembers)."""
-        marker = _probe_marker(self.path, self.settings.models_dir)
+        marker = probe_marker(self.path, self.settings.models_dir)
         if marker.exists():
             return
         result = probe(self.path, threads)
