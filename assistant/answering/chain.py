@@ -175,10 +175,17 @@ def screen_abstracts(chain: Chain, draft: Draft) -> None:
     shown = [replace(h, abstract=s.text) for h, s in zip(draft.hits, screened, strict=True)]
     draft.papers = shown[: chain.backend.max_abstracts or len(shown)]
     draft.given = draft.papers
+    if chain.checker is None:
+        return
+    draft.judge = SentenceChecker(chain.checker, draft.papers)
     count = chain.backend.evidence_sentences
-    if count and chain.checker is not None:
+    if count:
         # A small model writes from single sentences (answering.evidence).
-        draft.given = select_evidence(draft.question, draft.papers, chain.checker.encode, count)
+        draft.given = select_evidence(draft.question, draft.papers, draft.judge, count)
+    else:
+        # Most of checking the answer is encoding these abstracts: done while
+        # the model writes.
+        draft.judge.prepare_in_background()
 
 
 def build_prompt(chain: Chain, draft: Draft) -> None:
@@ -193,11 +200,9 @@ def generate(chain: Chain, draft: Draft) -> None:
     citations = CitationStream({n: h.paper_id for n, h in enumerate(draft.given, start=1)})
     draft.citations = citations
     show = draft.emit
-    if chain.checker is not None:
+    if draft.judge is not None:
         # Each sentence is checked as it ends, its mark shown before the next.
-        draft.judge = SentenceChecker(
-            chain.checker, draft.papers, citations.display_number, citations.paper_at
-        )
+        draft.judge.bind(citations.display_number, citations.paper_at)
         draft.gate = SentenceGate(draft.judge.check, draft.emit, chain.unsupported)
         show = draft.gate.feed
     request = AnswerRequest(draft.question, draft.given, draft.prompt)

@@ -19,9 +19,12 @@ abstract sentences it rests on: they are the quotes under Sources, and what
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
+
+import numpy as np
 
 from assistant.answering.claimcheck import content_stems
 from assistant.answering.support import SupportChecker, Verdict, split_sentences
@@ -62,32 +65,63 @@ def _cited(claim: str, number: int) -> str:
 
 
 class SentenceChecker:
-    """Judges one answer's sentences; knows its sources as they are numbered.
+    """Judges one answer's sentences against the papers the model answers from.
 
-    `number_of(paper_id)` gives (and if new, assigns) a paper's source number,
-    as the answer's citation stream does; `given` are the abstracts the model saw.
+    The papers' sentences are encoded once, in one call (`prepare`), best while
+    the model writes (`prepare_in_background`): that is most of a check's cost.
+    `bind` gives it the answer's numbering: `number_of(paper_id)` gives (and if
+    new, assigns) a paper's source number, `paper_of(number)` the paper.
     """
 
-    def __init__(
-        self,
-        checker: SupportChecker,
-        given: Sequence[PaperHit],
-        number_of: Callable[[str], int],
-        paper_of: Callable[[int], str | None],
-    ) -> None:
+    def __init__(self, checker: SupportChecker, papers: Sequence[PaperHit]) -> None:
         self.checker = checker
-        self.given = list(given)
-        self.number_of = number_of
-        self.paper_of = paper_of
+        self.given = list(papers)
         self._sentences = {h.paper_id: split_sentences(h.abstract) for h in self.given}
         self._hits = {h.paper_id: h for h in self.given}
+        self._vectors: dict[str, np.ndarray] = {}
+        self._ready = threading.Event()
+        self._failed: BaseException | None = None
+        self.number_of: Callable[[str], int] = lambda _paper: 0
+        self.paper_of: Callable[[int], str | None] = lambda _number: None
+
+    def bind(self, number_of: Callable[[str], int], paper_of: Callable[[int], str | None]) -> None:
+        self.number_of, self.paper_of = number_of, paper_of
+
+    def prepare(self) -> None:
+        """Encode every sentence of every paper, in one call."""
+        try:
+            if not self._ready.is_set():
+                order = [(p, s) for p, sentences in self._sentences.items() for s in sentences]
+                vectors = self.checker.encode([s for _, s in order]) if order else None
+                start = 0
+                for paper_id, sentences in self._sentences.items():
+                    if vectors is not None:
+                        self._vectors[paper_id] = vectors[start : start + len(sentences)]
+                    start += len(sentences)
+        except Exception as exc:  # re-raised where the vectors are needed
+            self._failed = exc
+        finally:
+            self._ready.set()
+
+    def prepare_in_background(self) -> None:
+        threading.Thread(target=self.prepare, name="encode-abstracts", daemon=True).start()
 
     def sentences_of(self, paper_id: str) -> list[str]:
         return self._sentences.get(paper_id, [])
 
+    def vectors_of(self, paper_id: str) -> np.ndarray | None:
+        self._ready.wait()
+        if self._failed is not None:
+            raise self._failed
+        return self._vectors.get(paper_id)
+
     def _judge(self, claim: str, paper_id: str) -> Verdict:
-        hit = self._hits[paper_id]
-        return self.checker.check_sentences(claim, self._sentences[paper_id], title=hit.title)
+        return self.checker.check_sentences(
+            claim,
+            self._sentences[paper_id],
+            self.vectors_of(paper_id),
+            title=self._hits[paper_id].title,
+        )
 
     def _quotes(self, paper_id: str, verdict: Verdict) -> list[Quote]:
         sentences = self._sentences[paper_id]
@@ -267,7 +301,8 @@ def evidence_answer(
         abstract = sentences.sentences_of(paper_id)
         if not abstract:
             continue
-        closest = sentences.checker.check_sentences(question, abstract).evidence
+        vectors = sentences.vectors_of(paper_id)
+        closest = sentences.checker.check_sentences(question, abstract, vectors).evidence
         sentence = abstract[closest[0] if closest else 0]
         number = sentences.number_of(paper_id)
         quote = Quote(number, sentence)

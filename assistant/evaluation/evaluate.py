@@ -18,6 +18,7 @@ from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.backends import Backend
+    from assistant.domain import Answer
     from assistant.pipeline import Pipeline
 
 
@@ -182,6 +183,10 @@ class QuestionReport:
     backend: str | None = None
     citation_hit_rate: float | None = None
     citation_precision: float | None = None
+    # Of the answers' checked sentences: how many each verdict (answering.verify).
+    sentence_verdicts: dict[str, int] = field(default_factory=dict)
+    answer_first_token_p50_s: float | None = None
+    answer_total_p50_s: float | None = None
     latency_p50_ms: float = 0.0
     details: list[dict[str, Any]] = field(default_factory=list)
 
@@ -202,6 +207,18 @@ class QuestionReport:
                     f"{self.citation_precision:.3f}",
                 ),
             ]
+            checked = sum(self.sentence_verdicts.values())
+            for verdict in ("supported", "corrected", "unsupported"):
+                share = self.sentence_verdicts.get(verdict, 0) / checked if checked else 0.0
+                rows.append((f"sentences {verdict} (of {checked} checked)", f"{share:.3f}"))
+            if self.answer_total_p50_s is not None:
+                rows.append(
+                    (
+                        "answer first token / total p50",
+                        f"{self.answer_first_token_p50_s or 0.0:.2f} s / "
+                        f"{self.answer_total_p50_s:.2f} s",
+                    )
+                )
         return rows
 
 
@@ -245,6 +262,8 @@ def evaluate_questions(
     cited_gold_answers = cited_total = cited_gold = 0
     latency = []
     details = []
+    verdicts: dict[str, int] = {}
+    timings: dict[str, list[float]] = {"first_token_s": [], "total_s": []}
     bar = _bar(len(questions), "Questions", progress)
     for q in questions:
         gold = {normalize_title(t) for t in q["gold_titles"]}
@@ -253,10 +272,12 @@ def evaluate_questions(
         titles = {normalize_title(h.title) for h in draft.hits[:k]}
         declined = draft.done
         cited: list[str] = []
+        said: dict[str, Any] = {}
         if backend is not None and not declined:
             answer = answerer.run(draft).answer
             declined = not answer.answered
             cited = [normalize_title(s.hit.title) for s in answer.sources]
+            said = _what_was_said(answer, verdicts, timings)
         if q["type"] == "unanswerable":
             unanswerable += 1
             declined_unanswerable += declined
@@ -277,6 +298,7 @@ def evaluate_questions(
                 "found": sorted(gold & titles),
                 "missed": sorted(gold - titles),
                 "cited": cited,
+                **said,
             }
         )
         bar.update(1)
@@ -294,6 +316,32 @@ def evaluate_questions(
         citation_precision=(cited_gold / cited_total if cited_total else 0.0)
         if backend is not None
         else None,
+        sentence_verdicts=verdicts,
+        answer_first_token_p50_s=percentile(timings["first_token_s"], 50)
+        if timings["first_token_s"]
+        else None,
+        answer_total_p50_s=percentile(timings["total_s"], 50) if timings["total_s"] else None,
         latency_p50_ms=percentile(latency, 50) * 1000,
         details=details,
     )
+
+
+def _what_was_said(
+    answer: Answer, verdicts: dict[str, int], timings: dict[str, list[float]]
+) -> dict[str, Any]:
+    """An answer's text and checked sentences, for the details; counts its verdicts
+    and timings into the totals."""
+    for sentence in answer.sentences:
+        if sentence.verdict != "not checked":
+            verdicts[sentence.verdict] = verdicts.get(sentence.verdict, 0) + 1
+    for key, values in timings.items():
+        if key in answer.timings:
+            values.append(answer.timings[key])
+    return {
+        "answer": answer.text,
+        "sentences": [
+            {"text": s.text, "verdict": s.verdict, "citations": list(s.citations)}
+            for s in answer.sentences
+        ],
+        "sources": {s.number: s.hit.title for s in answer.sources},
+    }
