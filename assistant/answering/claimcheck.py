@@ -1,10 +1,11 @@
-"""Lexical checks of a claim against the abstract that should back it.
+"""Words of a claim against the abstract that should back it.
 
 MiniLM similarity says whether a claim is about what a sentence is about; it
-barely moves when a number, a name or a direction changes. These checks look
-at exactly those: words, names and numbers of the claim that the abstract does
-not contain. They are plain string rules, so each finding can be quoted back
-to the user as the reason.
+barely moves when a name or a few words change. These checks look at exactly
+those: the claim's content words and names that the abstract does not contain,
+and the statements a claim joins. They are plain string rules, so each finding
+can be quoted back to the user as the reason. The word analysis here (words,
+stems, names) is shared by `quantities`, `negation` and `direction`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ _STOPWORDS = word_set(
     using used via based new novel one two three first second et al e g eg i ie etc thus
     hence however moreover furthermore therefore whereas yet"""
 )
-# A word: letters and digits, joined by inner hyphens, dots, apostrophes or slashes.
+# A word: letters and digits, joined by inner hyphens or apostrophes.
 _WORD = re.compile(r"[^\W_]+(?:[-'\u2019][^\W_]+)*", re.UNICODE)
 # The usual English suffixes; cutting them lets "reinitializing" meet "reinitialize".
 _SUFFIXES = (

@@ -36,6 +36,7 @@ _SCALE_AFTER = re.compile(r"[\s-]*(hundred|thousand|million|billion)\b", re.IGNO
 # are names): 117,702 or 3.5.
 _DIGITS = re.compile(r"(?<![A-Za-z_\d.])(?<![A-Za-z]-)(\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?)")
 _ANY_DIGITS = re.compile(r"\d{1,3}(?:,\d{3})+(?!\d)|\d+(?:\.\d+)?")
+# "(1)" opens a list item; it states no quantity.
 _LIST_MARKER = re.compile(r"\(\s*$")
 _HEDGE = re.compile(
     r"(?:more than|over|above|at least|nearly|almost|about|around|roughly|approximately"
@@ -53,8 +54,7 @@ _UNITS = {
     "k": "k", "m": "m", "b": "b", "fps": "fps", "ghz": "ghz", "mhz": "mhz",
 }  # fmt: skip
 _AFTER = re.compile(r"^(?:\s*\\?%|\s*[-\u2013]*\s*([A-Za-z\u00d7]+))")
-
-
+# Scales of a count ("500M", "1.3B"): what follows them is what is counted.
 _COUNT_SCALES = frozenset("kmb")
 
 
@@ -66,7 +66,7 @@ class Number:
     magnitude: bool  # "two orders of magnitude" is also 100
     what: str  # the unit, or the stem of the noun it counts ("tasks"), or ""
     follows: tuple[str, ...]  # stems of the content words right after it (and its unit)
-    shown: str  # as written, with its unit or counted word ("45%", "8 minutes")
+    shown: str  # as written, with its unit ("45%", "8 minutes")
 
     @property
     def unit(self) -> bool:

@@ -2,10 +2,12 @@
 
 A verdict combines what MiniLM can tell (how close the claim is to the best
 sentence of the abstract, or to two neighbouring sentences read together)
-with what it cannot (`claimcheck`: numbers, names, word coverage, clauses;
-`direction`: reversed effects, swapped roles, dropped negations). Every
-verdict carries the abstract sentences it rests on and a short reason, so the
-user and the tests can see why.
+with what it cannot (`quantities`: numbers and units; `claimcheck`: names,
+word coverage, clauses; `direction` and `negation`: reversed effects, opposite
+words, swapped roles, dropped negations). Every verdict carries the abstract
+sentences it rests on and a short reason, so the user and the tests can see
+why. `signals` gives the measurements before any threshold, `judge` applies
+the thresholds (settings `support_min_*`).
 
 `SupportChecker.check_sentences` takes the abstract already split, and its
 sentence vectors when the caller has them: encoding the abstract's sentences
