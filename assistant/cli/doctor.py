@@ -26,13 +26,14 @@ def _index(settings: Settings) -> Check:
 _WRITABLE_HINT = "Make ASSISTANT_HOME writable, or set ASSISTANT_HOME to a folder that is."
 
 
-def _writable(settings: Settings) -> Check:
+def _unwritable(settings: Settings) -> Check | None:
+    """A failed check if ASSISTANT_HOME cannot be written (shown only then)."""
     import os
 
     home = settings.home
     existing = next((p for p in (home, *home.parents) if p.exists()), home)
     if os.access(existing, os.W_OK):
-        return Check("home", True, f"{home} is writable")
+        return None
     return Check("home", False, f"{existing} is not writable", _WRITABLE_HINT)
 
 
@@ -97,7 +98,9 @@ def _cached_models(settings: Settings) -> Check | None:
 
 
 def run_checks(settings: Settings) -> Iterator[Check]:
-    yield _writable(settings)
+    unwritable = _unwritable(settings)
+    if unwritable:
+        yield unwritable
     yield _index(settings)
     yield _cached_models(settings) or _embedder()
     yield _space(settings)
