@@ -22,7 +22,12 @@ _MIN_WORDS = 4
 
 
 def select_evidence(
-    question: str, papers: Sequence[PaperHit], judge: SentenceChecker, count: int
+    question: str,
+    papers: Sequence[PaperHit],
+    judge: SentenceChecker,
+    count: int,
+    *,
+    closest_last: bool = True,
 ) -> list[PaperHit]:
     """`count` sentences of `papers`, each as a hit whose abstract is that one
     sentence, the closest to `question` last.
@@ -58,4 +63,5 @@ def select_evidence(
         if len(chosen) == count:
             break
     # The closest last (see the module's note).
-    return [replace(paper, abstract=sentence) for paper, sentence in reversed(chosen)]
+    ordered = reversed(chosen) if closest_last else iter(chosen)
+    return [replace(paper, abstract=sentence) for paper, sentence in ordered]
