@@ -176,3 +176,25 @@ def test_marks_stream_in_a_pseudo_terminal(bundled_home: Path) -> None:
     assert f"{INVENTED} [1]. [unsupported]" in lines
     assert lines.index("[unsupported]") < lines.index("Layer norms help")
     assert "Checked against the abstracts: " in lines
+
+
+def test_chat_shows_the_quotes_and_why(bundled_home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from assistant.cli.app import app
+
+    result = CliRunner().invoke(
+        app,
+        ["chat", "--backend", "none"],
+        input=f"{QUESTION}\n/why 2\n/why 9\n/why\n/sources\n",
+    )
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Sentence 2: - " in out and "Verdict: supported (score " in out
+    assert "Why: supported" in out
+    assert re.search(r'^  \[\d\] "', out, flags=re.MULTILINE)  # the sentence it rests on
+    assert "The last answer has sentences 1 to " in out
+    assert "Usage: /why N" in out
+    # /sources: each paper with the abstract sentence that backs it, quoted.
+    after = out.split("Usage: /why N", 1)[1]
+    assert re.search(r'^  \[1\] .+\n      ".+"$', after, flags=re.MULTILINE), after
