@@ -131,22 +131,33 @@ def _wait_for(predicate: object, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def _rebuild_started(
+    home: Path, tmp_path: Path
+) -> tuple[Path, list[dict[str, object]], Path, subprocess.Popen[str]]:
+    """An index of the arXiv records, and a rebuild of the bundled abstracts over it,
+    running and writing its staging files: (records, their search results, the
+    staging BM25 file, the rebuild's process)."""
+    arxiv = _jsonl(tmp_path / "arxiv.jsonl", ARXIV)
+    assert run_cli("ingest", "-q", str(arxiv)).returncode == 0
+    before = _search(home, "sparse attention")
+    staging = home / "store" / "lexical-abstracts.rebuilding.sqlite3"
+    victim = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "ingest", "-q", "--rebuild", str(DATA)],
+        env=cli_env(ASSISTANT_HOME=str(home)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
+    _wait_for(staging.exists, 120, "the rebuild to start writing")
+    return arxiv, before, staging, victim
+
+
 def test_killed_rebuild_keeps_the_old_index_and_searches_meanwhile(
     isolated_home: Path, tmp_path: Path
 ) -> None:
-    arxiv = _jsonl(tmp_path / "arxiv.jsonl", ARXIV)
-    assert run_cli("ingest", "-q", str(arxiv)).returncode == 0
-    before = _search(isolated_home, "sparse attention")
-    staging = isolated_home / "store" / "lexical-abstracts.rebuilding.sqlite3"
-
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "assistant", "ingest", "-q", "--rebuild", str(DATA)],
-        env=cli_env(ASSISTANT_HOME=str(isolated_home)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    arxiv, before, staging, victim = _rebuild_started(isolated_home, tmp_path)
     try:
-        _wait_for(staging.exists, 120, "the rebuild to start writing")
         # While it writes, searches read the old index.
         assert _search(isolated_home, "sparse attention") == before
     finally:
@@ -216,19 +227,7 @@ def test_a_swap_cut_short_is_finished_by_the_next_command(
 def test_a_stopped_rebuild_says_so_cleans_up_and_keeps_the_old_index(
     isolated_home: Path, tmp_path: Path, sig: signal.Signals
 ) -> None:
-    arxiv = _jsonl(tmp_path / "arxiv.jsonl", ARXIV)
-    assert run_cli("ingest", "-q", str(arxiv)).returncode == 0
-    before = _search(isolated_home, "sparse attention")
-    staging = isolated_home / "store" / "lexical-abstracts.rebuilding.sqlite3"
-    victim = subprocess.Popen(
-        [sys.executable, "-m", "assistant", "ingest", "-q", "--rebuild", str(DATA)],
-        env=cli_env(ASSISTANT_HOME=str(isolated_home)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_sigint,
-    )
-    _wait_for(staging.exists, 120, "the rebuild to start writing")
+    _, before, staging, victim = _rebuild_started(isolated_home, tmp_path)
     victim.send_signal(sig)
     _, stderr = victim.communicate(timeout=120)
     if sig == signal.SIGTERM:
