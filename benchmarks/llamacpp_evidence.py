@@ -1,8 +1,9 @@
 """Where the embedded model's citations go, by what it is shown (issue 16, item 4).
 
-For the answerable seed questions, the llamacpp backend answers three ways:
-whole abstracts (the old prompt), evidence sentences with the closest shown
-first, and with the closest shown last (the default). For each: how often each
+For the answerable seed questions, the llamacpp backend answers four ways:
+whole abstracts without the check (as before issue 16), whole abstracts
+checked, evidence sentences with the closest shown first, and with the closest
+shown last (the default). For each: how often each
 prompt position is cited (the pull towards the last one shown), the share of
 citations whose paper is a gold paper (before and after the check), the share of
 checked sentences supported / corrected / unsupported, sentences cut mid-word,
@@ -56,18 +57,21 @@ class Recording:
 
 
 def run(config: str, questions: list[dict[str, Any]]) -> dict[str, Any]:
-    overrides: dict[str, Any] = {"llamacpp_evidence_sentences": 0} if config == "whole" else {}
+    whole = config.startswith("whole")
+    overrides: dict[str, Any] = {"llamacpp_evidence_sentences": 0} if whole else {}
     pipeline = Pipeline(load_settings(**overrides))
     chain_module.select_evidence = functools.partial(  # type: ignore[assignment]
         select_evidence, closest_last=config != "closest first"
     )
     backend = Recording(pipeline.backend("llamacpp"))
     answerer = pipeline.answerer(backend)  # type: ignore[arg-type]
+    if config == "whole, unchecked":  # as before issue 16
+        answerer.chain.checker = None
     positions: Counter[int] = Counter()
     shown_counts: Counter[int] = Counter()
     raw_gold = raw_total = gold = total = cut = sentences = 0
     verdicts: Counter[str] = Counter()
-    first, whole = [], []
+    first, totals = [], []
     for q in questions:
         answer = answerer.answer(q["question"])
         if not answer.answered:
@@ -88,11 +92,11 @@ def run(config: str, questions: list[dict[str, Any]]) -> dict[str, Any]:
         cut += sum(bool(_CUT.search(s)) for s in raw_sentences)
         verdicts.update(s.verdict for s in answer.sentences if s.verdict != "not checked")
         first.append(answer.timings.get("first_token_s", 0.0))
-        whole.append(answer.timings["total_s"])
+        totals.append(answer.timings["total_s"])
     checked = sum(verdicts.values()) or 1
     return {
         "config": config,
-        "answers": len(whole),
+        "answers": len(totals),
         "citations_by_position_from_last": dict(sorted(positions.items())),
         "raw_citation_precision": raw_gold / raw_total if raw_total else 0.0,
         "source_precision_after_check": gold / total if total else 0.0,
@@ -102,18 +106,18 @@ def run(config: str, questions: list[dict[str, Any]]) -> dict[str, Any]:
         "raw_sentences": sentences,
         "raw_sentences_cut_short": cut,
         "first_token_p50_s": statistics.median(first) if first else None,
-        "total_p50_s": statistics.median(whole) if whole else None,
+        "total_p50_s": statistics.median(totals) if totals else None,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=20)
-    parser.add_argument("--configs", default="whole,closest first,closest last")
+    parser.add_argument("--configs", default="whole, unchecked;whole;closest first;closest last")
     args = parser.parse_args()
     records = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines()]
     answerable = [r for r in records if r.get("type") != "unanswerable"][: args.questions]
-    for config in args.configs.split(","):
+    for config in args.configs.split(";"):
         print(json.dumps(run(config, answerable)), flush=True)
 
 
