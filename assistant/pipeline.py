@@ -126,6 +126,7 @@ class Pipeline:
             filters=filters,
             checker=self.support_checker,
             unsupported=self.unsupported_for(backend),
+            strict_coverage=self.settings.support_min_coverage_dropping,
         )
 
     @cached_property

@@ -213,6 +213,14 @@ class _Tuning(BaseModel):
         description="Support check: the same score for each statement of a sentence that "
         'joins several ("..., and also ..."), so a half-backed sentence is caught.',
     )
+    support_min_coverage_dropping: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="Support check where unsupported sentences are dropped (llamacpp by "
+        "default): the share of a sentence's content words its abstract must contain. "
+        "A small model pads what an abstract says with words of its own.",
+    )
     max_answer_tokens: int = Field(400, ge=16, description="Longest answer the LLM may write.")
     temperature: float = Field(
         0.1, ge=0.0, le=2.0, allow_inf_nan=False, description="LLM sampling temperature."

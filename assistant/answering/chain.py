@@ -128,6 +128,9 @@ class Chain:
     # Checks each sentence of the answer (answering.verify); None: not checked.
     checker: SupportChecker | None = None
     unsupported: Unsupported = "mark"
+    # Where unsupported sentences are dropped: the share of a sentence's content
+    # words its abstract must have (setting support_min_coverage_dropping).
+    strict_coverage: float = 0.0
 
 
 Stage = Callable[[Chain, Draft], None]
@@ -177,7 +180,8 @@ def screen_abstracts(chain: Chain, draft: Draft) -> None:
     draft.given = draft.papers
     if chain.checker is None:
         return
-    draft.judge = SentenceChecker(chain.checker, draft.papers)
+    strict = chain.strict_coverage if chain.unsupported == "drop" else 0.0
+    draft.judge = SentenceChecker(chain.checker, draft.papers, strict)
     count = chain.backend.evidence_sentences
     if count:
         # A small model writes from single sentences (answering.evidence).
@@ -284,6 +288,7 @@ class Answerer:
         filters: Filters | None = None,
         checker: SupportChecker | None = None,
         unsupported: Unsupported = "mark",
+        strict_coverage: float = 0.0,
     ) -> None:
         # Filters hold for every question this answerer is asked (a whole chat session).
         self.chain = Chain(
@@ -295,6 +300,7 @@ class Answerer:
             filters or Filters(),
             checker,
             unsupported,
+            strict_coverage,
         )
 
     @property

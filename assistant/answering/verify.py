@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from assistant.answering.claimcheck import content_stems
+from assistant.answering.claimcheck import content_stems, coverage
 from assistant.answering.support import SupportChecker, Verdict, split_sentences
 from assistant.domain import CheckedSentence, Quote, Source
 
@@ -73,8 +73,11 @@ class SentenceChecker:
     new, assigns) a paper's source number, `paper_of(number)` the paper.
     """
 
-    def __init__(self, checker: SupportChecker, papers: Sequence[PaperHit]) -> None:
+    def __init__(
+        self, checker: SupportChecker, papers: Sequence[PaperHit], strict_coverage: float = 0.0
+    ) -> None:
         self.checker = checker
+        self.strict_coverage = strict_coverage
         self.given = list(papers)
         self._sentences = {h.paper_id: split_sentences(h.abstract) for h in self.given}
         self._hits = {h.paper_id: h for h in self.given}
@@ -116,12 +119,22 @@ class SentenceChecker:
         return self._vectors.get(paper_id)
 
     def _judge(self, claim: str, paper_id: str) -> Verdict:
-        return self.checker.check_sentences(
+        verdict = self.checker.check_sentences(
             claim,
             self._sentences[paper_id],
             self.vectors_of(paper_id),
             title=self._hits[paper_id].title,
         )
+        if verdict.supported and self.strict_coverage:
+            # A small model's sentence often joins what the abstract says with
+            # words of its own; the checker, tuned not to flag paraphrases,
+            # lets many through. Where unsupported sentences are dropped, ask
+            # more of them: most of their words must be the abstract's.
+            covered, missing = coverage(claim, self._hits[paper_id].abstract)
+            if covered < self.strict_coverage:
+                reason = f"much of it is not in the abstract: {', '.join(missing[:4])}"
+                return replace(verdict, supported=False, reason=reason)
+        return verdict
 
     def _quotes(self, paper_id: str, verdict: Verdict) -> list[Quote]:
         sentences = self._sentences[paper_id]
@@ -132,8 +145,9 @@ class SentenceChecker:
         text = sentence.strip()
         claim = without_citations(text)
         cited = citations_of(text)
-        if len(content_stems(claim)) < _MIN_CLAIM_WORDS or claim.endswith(":"):
-            # Too short to state anything, or a line that introduces what follows;
+        if len(content_stems(claim)) < _MIN_CLAIM_WORDS or claim.endswith((":", "?")):
+            # Too short to state anything, a line that introduces what follows,
+            # or a question (a small model echoes the one it was asked);
             # with a citation, though, it looks sourced ("The paper [1].").
             if cited:
                 return CheckedSentence(
