@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from ollama_server import DEFAULT_MODEL, FakeOllama
 
 from assistant.answering.claimcheck import content_stems
@@ -198,3 +199,33 @@ def test_chat_shows_the_quotes_and_why(bundled_home: Path) -> None:
     # /sources: each paper with the abstract sentence that backs it, quoted.
     after = out.split("Usage: /why N", 1)[1]
     assert re.search(r'^  \[1\] .+\n      ".+"$', after, flags=re.MULTILINE), after
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Which papers apply variational quantum circuits to reinforcement learning? [1].",
+        "The paper [1].",
+        "In short, the following methods: [1]",
+    ],
+)
+def test_a_citation_on_a_sentence_that_states_nothing_is_unsupported(sentence: str) -> None:
+    from assistant.answering.support import SupportChecker
+    from assistant.answering.verify import SentenceChecker
+    from assistant.domain import PaperHit
+
+    def never(_texts: object) -> object:
+        raise AssertionError("nothing to encode: the sentence states nothing")
+
+    hit = PaperHit(
+        "p1", "A paper", 1.0, "Quantum circuits learn CartPole.", ("f",), (), None, (), ""
+    )
+    judge = SentenceChecker(SupportChecker(never), [hit])  # type: ignore[arg-type]
+    judge.bind(lambda _p: 1, lambda _n: "p1")
+    checked = judge.check(sentence)
+    assert (checked.verdict, checked.reason) == (
+        "unsupported",
+        "a citation on a sentence that says nothing",
+    )
+    uncited = judge.check(sentence.replace("[1]", ""))
+    assert uncited.verdict == "not checked"

@@ -145,7 +145,8 @@ class SentenceChecker:
         text = sentence.strip()
         claim = without_citations(text)
         cited = citations_of(text)
-        if len(content_stems(claim)) < _MIN_CLAIM_WORDS or claim.endswith((":", "?")):
+        ending = claim.rstrip(" .")
+        if len(content_stems(claim)) < _MIN_CLAIM_WORDS or ending.endswith((":", "?")):
             # Too short to state anything, a line that introduces what follows,
             # or a question (a small model echoes the one it was asked);
             # with a citation, though, it looks sourced ("The paper [1].").
