@@ -124,7 +124,7 @@ class Pipeline:
             top_k=top_k or self.settings.top_k,
             min_support=self.settings.min_support,
             filters=filters,
-            checker=self.support_checker,
+            checker=self.support_checker if self.settings.check_answers else None,
             unsupported=self.unsupported_for(backend),
             strict_coverage=self.settings.support_min_coverage_dropping,
         )

@@ -178,6 +178,12 @@ class _Tuning(BaseModel):
     )
     # The support checker's thresholds (answering/support.py), calibrated on the
     # claims dev set (BENCHMARKS.md, "Citation checker"); each is a cosine or a share.
+    check_answers: bool = Field(
+        True,
+        description="Check each sentence of an answer against the abstracts it cites, "
+        "correcting, marking or dropping it (see unsupported); off shows the model's text "
+        "as it came, with only its citations resolved.",
+    )
     unsupported: Literal["auto", "mark", "drop"] = Field(
         "auto",
         description="A sentence of an answer that no abstract given to the model backs: "

@@ -38,6 +38,14 @@ SHOWN = (
 Serve = Callable[..., FakeOllama]
 
 
+@pytest.fixture(autouse=True)
+def answers_as_the_backend_sent_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests hold the transport and the citation stream to what the server
+    # sent; checking each sentence against the abstracts (which would mark these
+    # scripted sentences) is tested in tests/test_verify.py, on this backend too.
+    monkeypatch.setenv("ASSISTANT_CHECK_ANSWERS", "false")
+
+
 @pytest.fixture
 def serve(monkeypatch: pytest.MonkeyPatch) -> Iterator[Serve]:
     """Start a FakeOllama configured by the test and point OLLAMA_HOST at it."""

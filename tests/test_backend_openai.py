@@ -44,6 +44,14 @@ Serve = Callable[..., FakeOpenAI]
 
 
 @pytest.fixture(autouse=True)
+def answers_as_the_backend_sent_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests hold the transport and the citation stream to what the server
+    # sent; checking each sentence against the abstracts (which would mark these
+    # scripted sentences) is tested in tests/test_verify.py, on this backend too.
+    monkeypatch.setenv("ASSISTANT_CHECK_ANSWERS", "false")
+
+
+@pytest.fixture(autouse=True)
 def no_key_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # A developer's real key must never reach a test server, nor decide a test.
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

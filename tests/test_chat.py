@@ -285,6 +285,14 @@ def test_chat_in_a_terminal(
 # In process: the session object ------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def answers_as_the_backend_sent_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests hold the conversation (follow-ups, Ctrl-C, streamed lines) to the
+    # scripted words; checking sentences in chat (marks, /why, /sources quotes) is
+    # tested in tests/test_verify.py.
+    monkeypatch.setenv("ASSISTANT_CHECK_ANSWERS", "false")
+
+
 class ScriptedBackend:
     """Stands in for an LLM and for a user pressing Ctrl-C at a chosen moment."""
 

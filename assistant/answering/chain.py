@@ -221,6 +221,12 @@ def generate(chain: Chain, draft: Draft) -> None:
         answer.incomplete, answer.error, answer.error_hint = True, exc.message, exc.hint
     except KeyboardInterrupt:
         answer.incomplete, answer.interrupted, answer.error = True, True, "interrupted"
+    finally:
+        if draft.judge is not None:
+            # The abstracts' encoding runs in a thread: never left running when
+            # the answer ends, however it ends (a process that exits while ONNX
+            # Runtime works in a thread is aborted).
+            draft.judge.wait()
     show(citations.finish())
     if draft.gate is not None:
         draft.gate.finish()

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from assistant.answering.citations import defuse
 from assistant.answering.claimcheck import content_stems, coverage
+from assistant.answering.screening import WITHHELD
 from assistant.answering.support import SupportChecker, Verdict, split_sentences
 from assistant.domain import CheckedSentence, Quote, Source
 
@@ -57,6 +59,14 @@ def without_citations(sentence: str) -> str:
     return " ".join(_MARKER.sub("", sentence).split())
 
 
+def _quotable(abstract: str) -> list[str]:
+    """An abstract's sentences as they may be quoted: an [n] marker of its own made
+    inert, as (n) (a quote must never show a citation), and the place of a
+    withheld sentence left out, not quoted."""
+    sentences = split_sentences(defuse(abstract.replace(WITHHELD, "\n\n")))
+    return [s for s in sentences if s.strip()]
+
+
 def _cited(claim: str, number: int) -> str:
     """`claim` citing source `number`, the marker before its final full stop."""
     if claim.endswith((".", "!", "?")):
@@ -79,11 +89,12 @@ class SentenceChecker:
         self.checker = checker
         self.strict_coverage = strict_coverage
         self.given = list(papers)
-        self._sentences = {h.paper_id: split_sentences(h.abstract) for h in self.given}
+        self._sentences = {h.paper_id: _quotable(h.abstract) for h in self.given}
         self._hits = {h.paper_id: h for h in self.given}
         self._vectors: dict[str, np.ndarray] = {}
         self._ready = threading.Event()
         self._failed: BaseException | None = None
+        self._started = False
         self.number_of: Callable[[str], int] = lambda _paper: 0
         self.paper_of: Callable[[int], str | None] = lambda _number: None
 
@@ -107,7 +118,13 @@ class SentenceChecker:
             self._ready.set()
 
     def prepare_in_background(self) -> None:
+        self._started = True
         threading.Thread(target=self.prepare, name="encode-abstracts", daemon=True).start()
+
+    def wait(self) -> None:
+        """Until `prepare` (started, or not needed) is done."""
+        if self._started:
+            self._ready.wait()
 
     def sentences_of(self, paper_id: str) -> list[str]:
         return self._sentences.get(paper_id, [])
