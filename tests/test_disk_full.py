@@ -7,6 +7,7 @@ several levels. Real Chroma, real MiniLM, the real CLI in child processes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -37,19 +38,25 @@ def _mount(folder: Path, size_mb: int) -> str | None:
     return None if done.returncode == 0 else f"mount failed: {done.stderr.strip()}"
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path, bundled_index: Path) -> Iterator[Path]:
-    """A 64 MB filesystem holding an ASSISTANT_HOME with the int8 encoder already built."""
-    disk = tmp_path / "disk"
-    reason = _mount(disk, 64)
+@contextlib.contextmanager
+def _tmpfs(folder: Path, size_mb: int) -> Iterator[Path]:
+    """`folder` as a size-limited tmpfs for the block (the test skips if it cannot)."""
+    reason = _mount(folder, size_mb)
     if reason:
         pytest.skip(reason)
     try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, bundled_index: Path) -> Iterator[Path]:
+    """A 64 MB filesystem holding an ASSISTANT_HOME with the int8 encoder already built."""
+    with _tmpfs(tmp_path / "disk", 64) as disk:
         home = disk / "home"
         shutil.copytree(bundled_index / "models", home / "models", ignore=_not_int8)
         yield home
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def _not_int8(folder: str, names: list[str]) -> list[str]:
@@ -157,11 +164,7 @@ def test_ingest_on_a_full_disk_completes_once_space_is_freed(
 
 
 def test_the_encoder_build_on_a_full_disk_leaves_no_partial_file(tmp_path: Path) -> None:
-    disk = tmp_path / "disk"
-    reason = _mount(disk, 40)
-    if reason:
-        pytest.skip(reason)
-    try:
+    with _tmpfs(tmp_path / "disk", 40) as disk:
         home = disk / "home"
         done = run_cli(
             "ingest", "-q", str(DATA / "003_099459961173535e.txt"), ASSISTANT_HOME=str(home)
@@ -170,5 +173,3 @@ def test_the_encoder_build_on_a_full_disk_leaves_no_partial_file(tmp_path: Path)
         assert "Free at least 18" in done.stderr  # 220 MB needed, about 40 free
         leftovers = sorted(p.name for p in (home / "models").iterdir())
         assert leftovers == [], leftovers
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
