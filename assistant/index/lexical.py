@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import StoreError
-from assistant.index.sqlite import open_sqlite
+from assistant.index.sqlite import open_sqlite, remove_sqlite_file
 from assistant.retrieval.filters import FACET_TABLE, Filters
 
 # Words that carry no topic; dropping them keeps OR queries selective and fast.
@@ -139,8 +139,7 @@ class LexicalIndex:
                 index.close()
         except StoreError:
             pass
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            path.with_name(path.name + suffix).unlink(missing_ok=True)
+        remove_sqlite_file(path)
         return cls(path)
 
     def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Any]:

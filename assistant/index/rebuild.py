@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.index.sqlite import remove_sqlite_file
+
 _STAGING = ".rebuilding"
 _RETIRED = ".replaced"
 
@@ -62,11 +64,6 @@ def _names(client: Any) -> set[str]:
 
 def _rename(client: Any, old: str, new: str) -> None:
     client.get_collection(old, embedding_function=None).modify(name=new)
-
-
-def _remove_lexical(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _write_journal(path: Path, files: RebuildFiles) -> None:
@@ -108,7 +105,7 @@ def finish_swap(client: Any, files: RebuildFiles) -> bool:
         if files.staging_name in names:
             _rename(client, files.staging_name, files.name)
     if files.staging_lexical.exists():
-        _remove_lexical(files.lexical)
+        remove_sqlite_file(files.lexical)
         os.replace(files.staging_lexical, files.lexical)
     dropped = files.retired_name in names
     if dropped:
@@ -126,7 +123,7 @@ def discard_staging(client: Any, files: RebuildFiles) -> bool:
     if files.journal.exists():
         return False  # a swap to finish, not leftovers
     # The BM25 file first: a staging collection without it is clearly unfinished.
-    _remove_lexical(files.staging_lexical)
+    remove_sqlite_file(files.staging_lexical)
     if files.staging_name in _names(client):
         client.delete_collection(files.staging_name)
         return True

@@ -23,3 +23,9 @@ def open_sqlite(path: Path, mode: Mode, *, shared: bool = False) -> sqlite3.Conn
     """
     uri = f"{path.resolve().as_uri()}?mode={mode}"
     return sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=not shared)
+
+
+def remove_sqlite_file(path: Path) -> None:
+    """Delete the SQLite file `path` with its journal, WAL and shared-memory files."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
