@@ -236,15 +236,15 @@ def cite(chain: Chain, draft: Draft) -> None:
     """Sources from the citations the answer made; a model's own decline is an abstention."""
     assert draft.citations is not None
     answer, citations = draft.answer, draft.citations
+    gate = draft.gate
+    if gate is not None and draft.judge and needs_fallback(gate.sentences, chain.unsupported):
+        _quote_instead(draft, draft.judge, gate)  # may cite papers not cited yet
     by_id = {h.paper_id: h for h in draft.hits}
     sources = [Source(i, by_id[p]) for i, p in enumerate(citations.cited, start=1)]
-    if draft.gate is None:
+    if gate is None:
         answer.text = citations.text.strip()
     else:
-        if needs_fallback(draft.gate.sentences, chain.unsupported) and draft.judge:
-            _quote_instead(draft, draft.judge, draft.gate)
-            sources = [Source(i, by_id[p]) for i, p in enumerate(citations.cited, start=1)]
-        answer.text, answer.sentences = draft.gate.text, draft.gate.sentences
+        answer.text, answer.sentences = gate.text, gate.sentences
         sources = kept_sources(sources, answer.sentences, chain.unsupported)
     answer.sources = sources
     answer.dropped_citations = citations.dropped
