@@ -8,18 +8,13 @@ streaming in a pseudo-terminal.
 
 from __future__ import annotations
 
-import os
-import pty
 import re
-import select
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from ollama_server import DEFAULT_MODEL, FakeOllama
+from pseudo_terminal import plain, run_in_terminal
 
 from assistant.answering.claimcheck import content_stems
 from assistant.answering.support import split_sentences
@@ -133,46 +128,20 @@ def test_when_nothing_survives_the_answer_quotes_the_abstracts(bundled_home: Pat
         assert quote.sentence in source.hit.abstract and quote.sentence[:-1] in text
 
 
-def _read_pty(fd: int, process: subprocess.Popen[bytes], timeout: float) -> str:
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.2)
-        if ready:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            chunks.append(data)
-        elif process.poll() is not None:
-            break
-    return b"".join(chunks).decode("utf-8", errors="replace")
-
-
 def test_marks_stream_in_a_pseudo_terminal(bundled_home: Path) -> None:
     pipeline = Pipeline(load_settings())
     hits = pipeline.retriever.retrieve(QUESTION, 5)
     first = split_sentences(hits[0].abstract)[0]
     reply = [first[:-1], " [1].", f" {INVENTED}", " [1].", " Layer norms", " help", " [1]."]
     with FakeOllama(reply=reply, models=[DEFAULT_MODEL]) as server:
-        main, child = pty.openpty()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "assistant", "ask", QUESTION, "--backend", "ollama"],
-            stdin=child,
-            stdout=child,
-            stderr=child,
-            env=cli_env(OLLAMA_HOST=server.url, ASSISTANT_HOME=str(bundled_home)),
+        # Wide enough that no sentence wraps: the marks are read in line.
+        code, output = run_in_terminal(
+            ["ask", QUESTION, "--backend", "ollama"],
+            cli_env(OLLAMA_HOST=server.url, ASSISTANT_HOME=str(bundled_home)),
+            columns=400,
         )
-        os.close(child)
-        try:
-            output = _read_pty(main, process, 180)
-        finally:
-            process.wait(timeout=60)
-            os.close(main)
-    assert process.returncode == 0, output
-    lines = output.replace("\r\n", "\n")
+    assert code == 0, output
+    lines = plain(output)
     assert re.search(re.escape(first[:-1]) + r" \[1\]\.( |$)", lines), lines
     assert f"{INVENTED} [1]. [unsupported]" in lines
     assert lines.index("[unsupported]") < lines.index("Layer norms help")

@@ -236,7 +236,7 @@ def ask(
         if not as_json:
             err(f"Backend: {chosen.name} ({chosen.model})")
         # With --format bibtex, stdout holds only the entries; the answer goes to stderr.
-        stream = None if as_json or output == "bibtex" else render.AnswerStream()
+        stream = None if as_json or output == "bibtex" else render.answer_stream()
         answer = assistant.ask(
             question, backend=chosen, filters=filters, on_text=stream.write if stream else None
         )

@@ -18,6 +18,7 @@ from assistant.errors import ExitCode, OutputError
 from assistant.terminal import for_terminal
 
 if TYPE_CHECKING:
+    from assistant.cli.styled import WrappedStream
     from assistant.diagnosis import Check
     from assistant.domain import Answer, PaperHit, Problem
     from assistant.index.ingest import IngestResult
@@ -36,6 +37,19 @@ class AnswerStream:
         if text:
             write(for_terminal(text))
             self.line_open = not text.endswith("\n")
+
+    def end_line(self) -> None:
+        if self.line_open:
+            out()
+            self.line_open = False
+
+
+def answer_stream() -> AnswerStream | WrappedStream:
+    """Where a streamed answer is shown: wrapped and styled on a terminal, plain
+    through a pipe."""
+    from assistant.cli import styled
+
+    return styled.WrappedStream() if styled.is_terminal() else AnswerStream()
 
 
 def write(text: str) -> None:
@@ -160,21 +174,34 @@ def support_summary(answer: Answer) -> str | None:
     return "Checked against the abstracts: " + "; ".join(parts) + " (/why N in chat, --json)."
 
 
-def report_answer(answer: Answer, stream: AnswerStream | None) -> None:
+def show_sources(
+    answer: Answer, stream: AnswerStream | WrappedStream | None, *, alone: bool = False
+) -> bool:
+    """Sources after an answer (or `alone`, for chat's /sources): drawn if the
+    answer was, else plain; whether there were any."""
+    from assistant.cli import styled
+
+    if answer.sources and not answer.abstention and isinstance(stream, styled.WrappedStream):
+        styled.print_sources(answer, {s.number: citation_details(s.hit) for s in answer.sources})
+        return True
+    sources = render_sources(answer)
+    if sources:
+        out(sources.strip() if alone else sources)
+    return bool(sources)
+
+
+def report_answer(answer: Answer, stream: AnswerStream | WrappedStream | None) -> None:
     """Everything after the streamed text (the whole text if `stream` is None):
     abstention reason, Sources, notes."""
     if stream is None:
         out(answer.text)
-    elif stream.line_open:
-        out()
-        stream.line_open = False
+    else:
+        stream.end_line()
     if answer.abstention:
         out(answer.abstention_detail or "")
     if answer.incomplete:
         out(f"[answer incomplete: {answer.error}]")
-    sources = render_sources(answer)
-    if sources:
-        out(sources)
+    show_sources(answer, stream)
     summary = support_summary(answer)
     if summary:
         err(summary)
@@ -236,11 +263,19 @@ def search_results(
         return
     if not hits:
         out(_no_hits(filters))
+        return
+    from assistant.cli import styled
+
+    if styled.is_terminal():
+        styled.search_table(hits, [citation_details(h) for h in hits])
+        return
     for rank, hit in enumerate(hits, start=1):
         out(hit_line(rank, hit))
 
 
-def answer(answer: Answer, stream: AnswerStream | None, *, output: str, as_json: bool) -> ExitCode:
+def answer(
+    answer: Answer, stream: AnswerStream | WrappedStream | None, *, output: str, as_json: bool
+) -> ExitCode:
     """Print an answer as asked (text, JSON, or BibTeX of its sources); its exit code."""
     if as_json:
         out_json(answer.as_json())

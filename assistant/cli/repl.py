@@ -54,7 +54,7 @@ def run_chat(
     model: str | None,
     filters: Filters | None = None,
 ) -> None:
-    from assistant.cli.render import AnswerStream, err, out, render_sources, report_answer
+    from assistant.cli.render import answer_stream, err, out, report_answer, show_sources
 
     backend = pipeline.backend(backend_name, model)
     filters = filters or Filters()
@@ -68,7 +68,7 @@ def run_chat(
         err(f"Every question is searched with the filters {filters.describe()}.")
     read = _line_reader(str(pipeline.settings.history_file))
     # One for the session: a line left open by a failed answer is closed by the next.
-    stream = AnswerStream()
+    stream = answer_stream()
     while True:
         try:
             line = read().strip()
@@ -92,9 +92,8 @@ def run_chat(
             elif command == "/sources":
                 if session.last is None:
                     out("No answer yet.")
-                else:
-                    shown = render_sources(session.last).strip()
-                    out(shown or "The last answer cited no sources.")
+                elif not show_sources(session.last, stream, alone=True):
+                    out("The last answer cited no sources.")
             elif command == "/why":
                 out(_why(session.last, line))
             elif command == "/clear-history":
