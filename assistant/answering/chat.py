@@ -16,6 +16,7 @@ from assistant.errors import AssistantError
 HELP = """Commands:
   /sources         the sources of the last answer, with the sentences that back it
   /why N           how sentence N of the last answer stands against the abstracts
+  /save [FILE.md]  write the conversation as Markdown, with the BibTeX of the cited papers
   /filters         the filters (--year, --author, ...) every question is searched with
   /reset           forget the conversation (follow-ups start afresh)
   /clear-history   delete the saved input history file
@@ -45,6 +46,8 @@ class ChatSession:
     last: Answer | None = None
     # The latest question that stood on its own: the topic follow-ups refer to.
     anchor: str | None = None
+    # Every answer of the session, for /save (/reset does not forget them).
+    transcript: list[Answer] = field(default_factory=list)
 
     def rewrite(self, question: str) -> str:
         """The question as a standalone search query, using the conversation."""
@@ -81,6 +84,7 @@ class ChatSession:
             question, history=self.turns[-_KEEP_TURNS:], search_query=query, on_text=on_text
         )
         self.last = answer
+        self.transcript.append(answer)
         self.standalone.append(query)
         if answer.answered:
             self.turns.append(Turn(answer.question, answer.text))

@@ -16,6 +16,7 @@ import typer
 
 from assistant.cli import render
 from assistant.cli.options import (
+    AnswerFormatOpt,
     AuthorOpt,
     BackendChoice,
     BackendOpt,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["BackendChoice", "app", "main"]
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -81,7 +82,7 @@ def _warn_stale(assistant: Assistant, filters: Filters) -> None:
 def _check_format(output: str, as_json: bool) -> None:
     if output != "text" and as_json:
         raise UsageError(
-            "--json and --format bibtex cannot be combined.", hint="Choose one of them."
+            f"--json and --format {output} cannot be combined.", hint="Choose one of them."
         )
 
 
@@ -214,13 +215,14 @@ def ask(
     author: AuthorOpt = None,
     category: CategoryFilterOpt = None,
     source: SourceOpt = None,
-    output: FormatOpt = "text",
+    output: AnswerFormatOpt = "text",
     unsupported: UnsupportedOpt = None,
 ) -> None:
     """Answer one question from the abstracts, citing them as [n].
 
     Examples: assistant ask "Which papers replace batch normalization?" --backend none;
-    assistant ask "What is knowledge distillation?" --year 2015..2020 --format bibtex
+    assistant ask "What is knowledge distillation?" --year 2015..2020 --format bibtex;
+    assistant ask "Which papers replace batch normalization?" --format markdown > answer.md
     """
 
     def body() -> ExitCode:
@@ -235,8 +237,9 @@ def ask(
         chosen = assistant.backend(backend, model)
         if not as_json:
             err(f"Backend: {chosen.name} ({chosen.model})")
-        # With --format bibtex, stdout holds only the entries; the answer goes to stderr.
-        stream = None if as_json or output == "bibtex" else render.answer_stream()
+        # With --format bibtex, stdout holds only the entries; the answer goes to
+        # stderr. Markdown is written whole, once the answer is checked.
+        stream = None if as_json or output != "text" else render.answer_stream()
         answer = assistant.ask(
             question, backend=chosen, filters=filters, on_text=stream.write if stream else None
         )

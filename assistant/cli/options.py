@@ -54,3 +54,11 @@ FormatOpt = Annotated[
     Literal["text", "bibtex"],
     typer.Option("--format", help="text, or bibtex: the papers as BibTeX entries."),
 ]
+AnswerFormatOpt = Annotated[
+    Literal["text", "bibtex", "markdown"],
+    typer.Option(
+        "--format",
+        help="text; bibtex: the cited papers as BibTeX entries; markdown: the answer, its "
+        "Sources and their BibTeX, to keep.",
+    ),
+]

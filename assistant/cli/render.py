@@ -276,9 +276,17 @@ def search_results(
 def answer(
     answer: Answer, stream: AnswerStream | WrappedStream | None, *, output: str, as_json: bool
 ) -> ExitCode:
-    """Print an answer as asked (text, JSON, or BibTeX of its sources); its exit code."""
+    """Print an answer as asked (text, JSON, Markdown, or BibTeX of its sources); its
+    exit code."""
     if as_json:
         out_json(answer.as_json())
+    elif output == "markdown":
+        from assistant.cli.markdown import one_answer
+
+        write(one_answer(answer))
+        summary = support_summary(answer)
+        if summary:
+            err(summary)
     elif output == "bibtex":
         from assistant.cli.bibliography import bibliography
 

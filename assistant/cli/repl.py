@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from assistant.answering.chat import HELP, ChatSession
 from assistant.domain import Answer
@@ -46,6 +47,32 @@ def _why(last: Answer | None, line: str) -> str:
     if len(parts) != 2 or not parts[1].isdigit():
         return "Usage: /why N (N: the sentence's number in the last answer, from 1)."
     return support_details(last, int(parts[1]))
+
+
+def _save(session: ChatSession, line: str, backend: str) -> str:
+    """/save [FILE.md]: the conversation as Markdown, in a new file."""
+    from datetime import datetime
+
+    from assistant.cli import markdown
+
+    if not session.transcript:
+        return "Nothing to save yet: ask a question first."
+    saved = datetime.now().astimezone()
+    name = line[len("/save") :].strip() or markdown.default_name(saved)
+    path = Path(name).expanduser()
+    text = markdown.conversation(session.transcript, backend, saved)
+    try:
+        markdown.save_new(path, text)
+    except FileExistsError:
+        return f"{path} exists and was left as it is. Save under another name: /save other.md"
+    except IsADirectoryError:
+        return f"{path} is a folder. Give a file name: /save {path / 'chat.md'}"
+    except FileNotFoundError:
+        return f"Cannot save to {path}: the folder {path.parent} does not exist."
+    except OSError as exc:
+        return f"Cannot save to {path}: {exc.strerror or exc}."
+    count = len(session.transcript)
+    return f"Saved {count} answer(s) to {path}."
 
 
 def run_chat(
@@ -96,6 +123,8 @@ def run_chat(
                     out("The last answer cited no sources.")
             elif command == "/why":
                 out(_why(session.last, line))
+            elif command == "/save":
+                out(_save(session, line, f"{backend.name} ({backend.model})"))
             elif command == "/clear-history":
                 removed = session.clear_history()
                 out("Chat history deleted." if removed else "There was no chat history.")
