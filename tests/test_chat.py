@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import cli_env, default_sigint, run_cli
+from pseudo_terminal import plain
 from typer.testing import CliRunner
 
 from assistant.answering.chat import HELP, ChatSession, needs_context
@@ -257,10 +258,12 @@ def test_chat_in_a_terminal(
     assert b"?" in screen.output[-200:]
 
     screen.type(FIRST.encode() + b"\r")
-    shown = screen.expect(b"Sources:", timeout=120)
+    # On a terminal Sources is drawn (styled.py): a heading, then "[n] Title".
+    shown = screen.expect(b"Sources", timeout=120)
     assert b"Extractive answer (no language model)" in shown
     screen.wait_for_prompt(timeout=60)
-    assert LAYER_NORM_SOURCE.encode() in screen.output[screen.output.rindex(b"Sources:") :]
+    listed = plain(screen.output[screen.output.rindex(b"Sources") :].decode(errors="replace"))
+    assert re.search(r"^\[\d+\] Layer Normalization", listed, re.MULTILINE), listed
 
     screen.type(b"/help\r")
     shown = screen.expect(b"Ctrl-C stops an answer in progress", timeout=30)

@@ -91,6 +91,7 @@ class WrappedStream:
     """
 
     def __init__(self, width: int | None = None) -> None:
+        self._fixed = width
         self.width = width or console().width
         self._pending = ""
         self._column = 0
@@ -113,6 +114,8 @@ class WrappedStream:
             _print(Text("\n"), end="")
         self._column = self._indent = 0
         self._gap = ""
+        # The terminal may have been resized before the next answer (chat).
+        self.width = self._fixed or console().width
 
     def _drain(self, *, final: bool) -> None:
         out = Text()
