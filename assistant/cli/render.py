@@ -225,7 +225,7 @@ def search_results(
 ) -> None:
     """The hits for `query` (already cleaned) as a ranked list, JSON or BibTeX."""
     if output == "bibtex":
-        from assistant.cli.bibliography import bibliography
+        from assistant.bibliography import bibliography
 
         if not hits:
             err(_no_hits(filters))
@@ -245,7 +245,7 @@ def answer(answer: Answer, stream: AnswerStream | None, *, output: str, as_json:
     if as_json:
         out_json(answer.as_json())
     elif output == "bibtex":
-        from assistant.cli.bibliography import bibliography
+        from assistant.bibliography import bibliography
 
         err(answer.text)
         if answer.abstention:
