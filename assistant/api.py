@@ -8,9 +8,10 @@
     print(assistant.ask("Which papers replace batch normalization?", backend="none").text)
     print(assistant.paper(hits[0].paper_id).year, assistant.contents().papers)
 
-The CLI is a client of this class: each command parses its flags, makes one of
-these calls and renders the result. Errors are `assistant.errors.AssistantError`
-subclasses carrying a message, a hint and the CLI's exit code.
+The CLI and the MCP server (`assistant mcp`) are clients of this class: each
+command or tool parses its arguments, makes one of these calls and renders the
+result. Errors are `assistant.errors.AssistantError` subclasses carrying a
+message, a hint and the CLI's exit code.
 """
 
 from __future__ import annotations
