@@ -6,10 +6,12 @@
     assistant.ingest()                         # the bundled abstracts
     hits = assistant.search("wavelet token mixing", k=3)
     print(assistant.ask("Which papers replace batch normalization?", backend="none").text)
+    print(assistant.paper(hits[0].paper_id).year, assistant.contents().papers)
 
-The CLI is a client of this class: each command parses its flags, makes one of
-these calls and renders the result. Errors are `assistant.errors.AssistantError`
-subclasses carrying a message, a hint and the CLI's exit code.
+The CLI and the MCP server (`assistant mcp`) are clients of this class: each
+command or tool parses its arguments, makes one of these calls and renders the
+result. Errors are `assistant.errors.AssistantError` subclasses carrying a
+message, a hint and the CLI's exit code.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import CorpusError
+from assistant.errors import CorpusError, UsageError
 from assistant.pipeline import Pipeline
 from assistant.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from assistant.answering.chat import ChatSession
     from assistant.backends import Backend
-    from assistant.domain import Answer, PaperHit
+    from assistant.domain import Answer, IndexContents, Paper, PaperHit
     from assistant.evaluation.claims import ClaimsReport
     from assistant.evaluation.evaluate import BeirReport, QuestionReport
     from assistant.index.ingest import IngestResult
@@ -65,6 +67,32 @@ class Assistant:
 
         text = clean_question(query)
         return self.pipeline.retriever.retrieve(text, k or self.settings.top_k, filters)
+
+    def paper(self, paper_id: str) -> Paper:
+        """The stored record of one paper: all the metadata the index keeps, and its abstract.
+
+        Raises:
+            UsageError: no paper in the index has this id.
+        """
+        paper = self.pipeline.store.paper(paper_id.strip())
+        if paper is None:
+            raise UsageError(
+                f"No paper with id {paper_id!r} in the index.",
+                hint="Paper ids are the paper_id of search results: search for the paper first.",
+            )
+        return paper
+
+    def contents(self) -> IndexContents:
+        """What the index holds: its location, collection, and papers per source file."""
+        from assistant.domain import IndexContents
+        from assistant.retrieval.filters import SOURCE_FILES
+
+        store = self.pipeline.store
+        papers, counts = store.tally([SOURCE_FILES])
+        by_file = sorted(counts[SOURCE_FILES].items(), key=lambda item: (-item[1], item[0]))
+        return IndexContents(
+            self.pipeline.store_location, store.name, papers, store.chunk_count(), tuple(by_file)
+        )
 
     def backend(self, name: str | None = None, model: str | None = None) -> Backend:
         """The LLM backend by name (auto, ollama, llamacpp, openai, none)."""
@@ -124,7 +152,6 @@ class Assistant:
         """Retrieval on a BEIR folder, a question set about the bundled abstracts
         (recall, abstention; with `ask`, the answers' citations too), or the support
         checker on a claims file (records with `claim`, `abstract` and `label`)."""
-        from assistant.errors import UsageError
         from assistant.evaluation.claims import evaluate_claims, is_claims_file
         from assistant.evaluation.evaluate import evaluate_beir, evaluate_questions
         from assistant.resources import data_dir

@@ -66,6 +66,24 @@ class Paper:
             blob += "\x1f|\x1f" + "\x1f".join(described)
         return hashlib.sha1(blob.encode("utf-8")).hexdigest()
 
+    def as_json(self) -> dict[str, Any]:
+        """Everything known of the paper, as stored."""
+        return {
+            "paper_id": self.paper_id,
+            "title": self.title,
+            "authors": list(self.authors),
+            "year": self.year,
+            "venue": self.venue,
+            "doi": self.doi,
+            "external_id": self.external_id,
+            "version": self.version,
+            "bibtex_key": self.bibtex_key,
+            "categories": list(self.categories),
+            "source_files": list(self.source_files),
+            "dates": list(self.dates),
+            "abstract": self.abstract,
+        }
+
     def merged_with(self, other: Paper) -> Paper:
         """The same paper seen in another file: remember both files and dates."""
         files = tuple(dict.fromkeys(self.source_files + other.source_files))
@@ -125,6 +143,28 @@ class PaperHit:
             "bibtex_key": self.bibtex_key,
             "categories": list(self.categories),
             "abstract": self.abstract,
+        }
+
+
+@dataclass(frozen=True)
+class IndexContents:
+    """What an index holds: where it is, its collection, and its papers per source file."""
+
+    location: str
+    collection: str
+    papers: int
+    chunks: int
+    # (file name, papers read from it), most papers first; a paper read from
+    # several files counts in each.
+    source_files: tuple[tuple[str, int], ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "location": self.location,
+            "collection": self.collection,
+            "papers": self.papers,
+            "chunks": self.chunks,
+            "source_files": [{"name": n, "papers": c} for n, c in self.source_files],
         }
 
 

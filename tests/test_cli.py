@@ -460,7 +460,7 @@ try:
     main()
 except SystemExit:
     pass
-heavy = ("torch", "chromadb", "llama_cpp", "sentence_transformers", "llama_index")
+heavy = ("torch", "chromadb", "llama_cpp", "sentence_transformers", "llama_index", "mcp")
 print(json.dumps(sorted(m for m in heavy if m in sys.modules)), file=sys.stderr)
 """
 

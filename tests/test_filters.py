@@ -20,7 +20,7 @@ import pytest
 from bibtexparser.entrypoint import parse_string
 from bibtexparser.model import ParsingFailedBlock
 
-from assistant.cli.bibliography import bibliography, escape
+from assistant.bibliography import bibliography, escape
 from assistant.domain import LoadReport, PaperHit
 from assistant.errors import UsageError
 from assistant.index.store import chunk_id

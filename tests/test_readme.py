@@ -1,10 +1,12 @@
 """The examples in the README (and docs/) against the real code: every
 `assistant ...` line in a shell block names a real command whose options and
-arguments parse (without running it), and the README's Python example runs,
+arguments parse (without running it), the README's Python example runs, the
+JSON examples parse and the README's MCP client configuration starts `assistant mcp`,
 so documentation cannot drift from the code (as Datasette and Typer test theirs)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -44,7 +46,27 @@ EXAMPLES = _examples()
 
 def test_the_readme_has_examples_of_the_main_commands() -> None:
     commands = {args.split()[0] for _, args in EXAMPLES if args}
-    assert {"ingest", "search", "ask", "chat", "doctor", "config", "eval"} <= commands
+    assert {"ingest", "search", "ask", "chat", "doctor", "config", "eval", "mcp"} <= commands
+
+
+def test_json_examples_parse() -> None:
+    for doc in _documents():
+        for block in re.findall(r"```json\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL):
+            json.loads(block)
+
+
+def test_the_readme_configures_an_mcp_client_to_start_the_server() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```json\n(.*?)```", readme, re.DOTALL)
+    configs = [json.loads(block) for block in blocks if "mcpServers" in block]
+    assert len(configs) == 1
+    (server,) = configs[0]["mcpServers"].values()
+    assert Path(server["command"]).name == "assistant"
+    assert set(server["env"]) == {"ASSISTANT_HOME"}
+    command: Any = typer.main.get_command(app)
+    name, *words = server["args"]
+    assert name == "mcp"
+    command.commands[name].make_context(name, words)
 
 
 @pytest.mark.parametrize(("doc", "args"), EXAMPLES, ids=[a for _, a in EXAMPLES])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from assistant.cli import render
+from assistant.cli.mcp_command import mcp
 from assistant.cli.options import (
     AnswerFormatOpt,
     AuthorOpt,
@@ -324,6 +325,9 @@ def evaluate(
         render.report(report, as_json=as_json)
 
     run(ctx, body)
+
+
+app.command()(mcp)
 
 
 @app.command()

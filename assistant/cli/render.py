@@ -252,7 +252,7 @@ def search_results(
 ) -> None:
     """The hits for `query` (already cleaned) as a ranked list, JSON or BibTeX."""
     if output == "bibtex":
-        from assistant.cli.bibliography import bibliography
+        from assistant.bibliography import bibliography
 
         if not hits:
             err(_no_hits(filters))
@@ -288,7 +288,7 @@ def answer(
         if summary:
             err(summary)
     elif output == "bibtex":
-        from assistant.cli.bibliography import bibliography
+        from assistant.bibliography import bibliography
 
         err(answer.text)
         if answer.abstention:

@@ -29,7 +29,7 @@ class CliOptions:
     debug: bool = False
 
 
-def _options(ctx: typer.Context) -> CliOptions:
+def cli_options(ctx: typer.Context) -> CliOptions:
     obj = ctx.find_root().obj
     return obj if isinstance(obj, CliOptions) else CliOptions()
 
@@ -56,7 +56,7 @@ def run(ctx: typer.Context, action: Callable[[], T]) -> T:
     try:
         return action()
     except AssistantError as exc:
-        raise _fail(exc, _options(ctx)) from None
+        raise _fail(exc, cli_options(ctx)) from None
     except KeyboardInterrupt:
         err("Interrupted.")
         raise typer.Exit(ExitCode.INTERRUPTED) from None
@@ -72,9 +72,9 @@ def run(ctx: typer.Context, action: Callable[[], T]) -> T:
         # the chat history, a cache): still a message, not a traceback.
         refused = refused_write(exc)
         if refused is not None:
-            raise _fail(not_writable(refused, _home()), _options(ctx)) from exc
+            raise _fail(not_writable(refused, _home()), cli_options(ctx)) from exc
         if says_disk_full(exc):
-            raise _fail(disk_full(_home()), _options(ctx)) from exc
+            raise _fail(disk_full(_home()), cli_options(ctx)) from exc
         raise
 
 

@@ -7,12 +7,14 @@ from two models silently ruins retrieval.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.disk import disk_full, out_of_space
+from assistant.domain import Paper
 from assistant.errors import StoreError
 from assistant.index.chroma_files import has_store, tidy_after_drop
 from assistant.index.lexical import lexical_file
@@ -87,6 +89,31 @@ def _as_tuple(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(str(v) for v in value)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def paper_from_record(meta: Mapping[str, Any]) -> Paper:
+    """A paper as ingested, from its first chunk's metadata (`index.ingest.chunk_metadata`
+    writes it)."""
+    authors = str(meta.get("authors") or "")
+    return Paper(
+        paper_id=str(meta.get("paper_id", "")),
+        title=str(meta.get("title", "")),
+        abstract=str(meta.get("abstract") or ""),
+        source_files=_as_tuple(meta.get("source_files")),
+        dates=_as_tuple(meta.get("dates")),
+        external_id=_text_or_none(meta.get("external_id")),
+        authors=tuple(a for a in authors.split("; ") if a),
+        categories=_as_tuple(meta.get("categories")),
+        year=int(meta["year"]) if meta.get("year") is not None else None,
+        venue=_text_or_none(meta.get("venue")),
+        doi=_text_or_none(meta.get("doi")),
+        bibtex_key=_text_or_none(meta.get("bibtex_key")),
+        version=_text_or_none(meta.get("version")),
+    )
 
 
 class Store:
@@ -301,6 +328,22 @@ class Store:
             return {}
         got = self._collection.get(ids=[chunk_id(p, 0) for p in paper_ids], include=["metadatas"])
         return {str(m["paper_id"]): m for m in got["metadatas"] or []}
+
+    def paper(self, paper_id: str) -> Paper | None:
+        """The stored paper with this id, or None."""
+        record = self.paper_records([paper_id]).get(paper_id)
+        return paper_from_record(record) if record else None
+
+    def tally(self, keys: Sequence[str]) -> tuple[int, dict[str, Counter[str]]]:
+        """The number of papers and, for each list-valued metadata key (source_files),
+        how many papers carry each of its values: one pass over the papers."""
+        papers = 0
+        counts: dict[str, Counter[str]] = {key: Counter() for key in keys}
+        for meta in self.iter_paper_records():
+            papers += 1
+            for key in keys:
+                counts[key].update(set(_as_tuple(meta.get(key))))
+        return papers, counts
 
     def iter_paper_records(self, batch: int = 1000) -> Iterator[Mapping[str, Any]]:
         offset = 0

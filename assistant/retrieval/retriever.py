@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from assistant.domain import PaperHit
 from assistant.embedding.embedder import Embedder
 from assistant.index.lexical import LexicalIndex
-from assistant.index.store import ChunkHit, Store, _as_tuple
+from assistant.index.store import ChunkHit, Store, paper_from_record
 from assistant.retrieval.filters import Filters
 
 if TYPE_CHECKING:
@@ -146,26 +146,25 @@ class Retriever:
         hits = []
         for pid, score in ranked:
             chunk = chunks.get(pid)
-            meta = records.get(pid) or (chunk.metadata if chunk else {})
-            authors = str(meta.get("authors") or "")
+            paper = paper_from_record(records.get(pid) or (chunk.metadata if chunk else {}))
             hits.append(
                 PaperHit(
                     paper_id=pid,
-                    title=str(meta.get("title", "")),
+                    title=paper.title,
                     score=score,
-                    abstract=str(meta.get("abstract") or (chunk.text if chunk else "")),
-                    source_files=_as_tuple(meta.get("source_files")),
-                    dates=_as_tuple(meta.get("dates")),
-                    external_id=(str(meta["external_id"]) if meta.get("external_id") else None),
-                    authors=tuple(a for a in authors.split("; ") if a),
+                    abstract=paper.abstract or (chunk.text if chunk else ""),
+                    source_files=paper.source_files,
+                    dates=paper.dates,
+                    external_id=paper.external_id,
+                    authors=paper.authors,
                     best_chunk=chunk.text if chunk else "",
                     dense=dense.get(pid),
                     lexical=lexical.get(pid),
-                    year=int(meta["year"]) if meta.get("year") is not None else None,
-                    venue=_text_or_none(meta.get("venue")),
-                    doi=_text_or_none(meta.get("doi")),
-                    bibtex_key=_text_or_none(meta.get("bibtex_key")),
-                    categories=_as_tuple(meta.get("categories")),
+                    year=paper.year,
+                    venue=paper.venue,
+                    doi=paper.doi,
+                    bibtex_key=paper.bibtex_key,
+                    categories=paper.categories,
                 )
             )
         return hits
@@ -177,10 +176,6 @@ def _both(
     if first and second:
         return {"$and": [dict(first), dict(second)]}
     return first or second
-
-
-def _text_or_none(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
 
 
 def llama_retriever(retriever: Retriever, k: int, filters: Filters | None = None) -> BaseRetriever:

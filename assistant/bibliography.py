@@ -1,4 +1,5 @@
-"""Writing BibTeX: cited papers (or search hits) as entries, from stored metadata only.
+"""Writing BibTeX: cited papers, search hits or stored papers as entries, from stored
+metadata only.
 
 Nothing is looked up: an entry has what the source gave (title, authors, year,
 venue, DOI, arXiv id, abstract). Values are plain text in the store, so LaTeX's
@@ -10,8 +11,31 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import Protocol
 
-from assistant.domain import PaperHit
+
+class Citable(Protocol):
+    """What an entry is made of: a `PaperHit` or a stored `Paper` (domain.py)."""
+
+    @property
+    def paper_id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def abstract(self) -> str: ...
+    @property
+    def authors(self) -> tuple[str, ...]: ...
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+    @property
+    def year(self) -> int | None: ...
+    @property
+    def venue(self) -> str | None: ...
+    @property
+    def doi(self) -> str | None: ...
+    @property
+    def bibtex_key(self) -> str | None: ...
+
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -86,7 +110,7 @@ def _ascii_words(text: str) -> list[str]:
     return _KEY_WORD.findall(plain)
 
 
-def generated_key(hit: PaperHit) -> str:
+def generated_key(hit: Citable) -> str:
     """`firstauthorYEARfirstword`, e.g. hinton2015distilling, from what is known."""
     surname = ""
     if hit.authors:
@@ -98,7 +122,7 @@ def generated_key(hit: PaperHit) -> str:
     return key or "paper"
 
 
-def _arxiv_id(hit: PaperHit) -> str | None:
+def _arxiv_id(hit: Citable) -> str | None:
     if hit.paper_id.startswith("arxiv:"):
         return hit.paper_id.removeprefix("arxiv:")
     return None
@@ -115,7 +139,7 @@ def _author_field(authors: Sequence[str]) -> str:
     return " and ".join(names)
 
 
-def entry(hit: PaperHit, key: str) -> str:
+def entry(hit: Citable, key: str) -> str:
     """One BibTeX entry for a paper."""
     arxiv = _arxiv_id(hit)
     fields: list[tuple[str, str]] = [("title", escape(hit.title))]
@@ -143,7 +167,7 @@ def entry(hit: PaperHit, key: str) -> str:
     return f"@{kind}{{{key},\n{body}\n}}"
 
 
-def bibliography(hits: Sequence[PaperHit]) -> str:
+def bibliography(hits: Sequence[Citable]) -> str:
     """Entries for `hits` in order, each key unique (a, b, ... appended when repeated)."""
     used: set[str] = set()
     entries = []
