@@ -37,6 +37,22 @@ class Citable(Protocol):
     def bibtex_key(self) -> str | None: ...
 
 
+def described(paper: Citable) -> str:
+    """Authors, year, venue and DOI or arXiv id, as far as the source gave them:
+    "A. Vaswani, N. Shazeer, N. Parmar et al., 2017, NeurIPS, arXiv:1706.03762"."""
+    parts = []
+    if paper.authors:
+        shown = ", ".join(paper.authors[:3])
+        parts.append(shown + (" et al." if len(paper.authors) > 3 else ""))
+    parts += [str(paper.year)] if paper.year else []
+    parts += [paper.venue] if paper.venue else []
+    if paper.doi:
+        parts.append(f"doi:{paper.doi}")
+    elif paper.paper_id.startswith("arxiv:"):
+        parts.append(paper.paper_id.replace("arxiv:", "arXiv:", 1))
+    return ", ".join(parts)
+
+
 _SPECIAL = {
     "\\": r"\textbackslash{}",
     "{": r"\{",

@@ -47,8 +47,10 @@ def test_install_completion_then_complete_in_bash(tmp_path: Path) -> None:
     home = tmp_path / "user"
     home.mkdir()
     (home / ".bashrc").write_text("export KEEP=1\n", encoding="utf-8")
+    # As a user types it at a bash prompt: Typer finds the shell among its parents
+    # (a second statement keeps bash from exec-ing the command in its place).
     done = subprocess.run(
-        [str(SCRIPT), "--install-completion", "bash"],
+        ["bash", "--norc", "-c", f"'{SCRIPT}' --install-completion; exit $?"],
         capture_output=True,
         text=True,
         env=cli_env(HOME=str(home), SHELL="/bin/bash"),

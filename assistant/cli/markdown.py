@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.cli.bibliography import bibliography
+from assistant.bibliography import bibliography, described
 from assistant.terminal import for_terminal
 
 if TYPE_CHECKING:
@@ -67,10 +67,8 @@ def with_marks(answer: Answer) -> str:
 
 
 def _details(hit: PaperHit) -> str:
-    from assistant.cli.render import citation_details
-
     files = ", ".join(f"`{n.replace('`', '')}`" for n in hit.source_files[:3])
-    return " · ".join(p for p in (escaped(citation_details(hit), one_line=True), files) if p)
+    return " · ".join(p for p in (escaped(described(hit), one_line=True), files) if p)
 
 
 def answer_section(answer: Answer, heading: str = "##") -> str:

@@ -104,18 +104,10 @@ def hit_line(rank: int, hit: PaperHit) -> str:
 
 
 def citation_details(hit: PaperHit) -> str:
-    """Authors, year, venue and DOI or arXiv id, as far as the source gave them."""
-    parts = []
-    if hit.authors:
-        shown = ", ".join(hit.authors[:3])
-        parts.append(shown + (" et al." if len(hit.authors) > 3 else ""))
-    parts += [str(hit.year)] if hit.year else []
-    parts += [hit.venue] if hit.venue else []
-    if hit.doi:
-        parts.append(f"doi:{hit.doi}")
-    elif hit.paper_id.startswith("arxiv:"):
-        parts.append(hit.paper_id.replace("arxiv:", "arXiv:", 1))
-    return _field(", ".join(parts))
+    """Authors, year, venue and DOI or arXiv id, on one line for the terminal."""
+    from assistant.bibliography import described
+
+    return _field(described(hit))
 
 
 def render_sources(answer: Answer) -> str:

@@ -184,7 +184,7 @@ def _where(hit: PaperHit, listed: int = 3) -> str:
 def sources(answer: Answer, details: dict[int, str]) -> RenderableType:
     """Sources as a list: number, title, then authors/year/venue and file, then quotes.
 
-    `details` maps a source's number to its citation details (`render.citation_details`).
+    `details` maps a source's number to its citation details (`bibliography.described`).
     """
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
