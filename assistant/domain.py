@@ -53,6 +53,11 @@ class Paper:
     bibtex_key: str | None = None
     # The source's latest version (arXiv "v2"); the id stays the same across versions.
     version: str | None = None
+    url: str | None = None
+    # Where a reference manager files it (Zotero): the names of the collections
+    # holding it and of their parent collections, and its tags.
+    collections: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     @property
     def content_hash(self) -> str:
@@ -64,6 +69,10 @@ class Paper:
         if any(described):
             # Only when present, so papers without them keep the hashes already stored.
             blob += "\x1f|\x1f" + "\x1f".join(described)
+        if self.url or self.collections or self.tags:
+            # Likewise: filed elsewhere, the paper must be stored again, or its filters go stale.
+            filed = [self.url or "", "|", *self.collections, "|", *self.tags]
+            blob += "\x1f||\x1f" + "\x1f".join(filed)
         return hashlib.sha1(blob.encode("utf-8")).hexdigest()
 
     def merged_with(self, other: Paper) -> Paper:
@@ -107,6 +116,10 @@ class PaperHit:
     doi: str | None = None
     bibtex_key: str | None = None
     categories: tuple[str, ...] = ()
+    # Kept on the record but not in `as_json`, whose schema scripts rely on.
+    url: str | None = None
+    collections: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -20,10 +20,12 @@ from assistant.cli.options import (
     BackendChoice,
     BackendOpt,
     CategoryFilterOpt,
+    CollectionOpt,
     FormatOpt,
     JsonOpt,
     ModelOpt,
     SourceOpt,
+    TagOpt,
     TimeoutOpt,
     TopKOpt,
     UnsupportedOpt,
@@ -64,10 +66,14 @@ def _filters(
     author: list[str] | None,
     category: list[str] | None,
     source: list[str] | None,
+    collection: list[str] | None,
+    tag: list[str] | None,
 ) -> Filters:
     from assistant.retrieval.filters import Filters
 
-    return Filters.parse(year, author or (), category or (), source or ())
+    return Filters.parse(
+        year, author or (), category or (), source or (), collection or (), tag or ()
+    )
 
 
 def _warn_stale(assistant: Assistant, filters: Filters) -> None:
@@ -178,6 +184,8 @@ def search(
     author: AuthorOpt = None,
     category: CategoryFilterOpt = None,
     source: SourceOpt = None,
+    collection: CollectionOpt = None,
+    tag: TagOpt = None,
     output: FormatOpt = "text",
 ) -> None:
     """Show the papers closest to a query, with scores; no LLM.
@@ -190,7 +198,7 @@ def search(
         from assistant.answering.chain import clean_question
 
         # A usage error is reported before the index is opened.
-        filters = _filters(year, author, category, source)
+        filters = _filters(year, author, category, source, collection, tag)
         _check_format(output, as_json)
         text = clean_question(query)
         assistant = _assistant(top_k=top_k)
@@ -214,6 +222,8 @@ def ask(
     author: AuthorOpt = None,
     category: CategoryFilterOpt = None,
     source: SourceOpt = None,
+    collection: CollectionOpt = None,
+    tag: TagOpt = None,
     output: FormatOpt = "text",
     unsupported: UnsupportedOpt = None,
 ) -> None:
@@ -227,7 +237,7 @@ def ask(
         from assistant.answering.chain import clean_question
 
         # A usage error is reported before the index is opened or a model loaded.
-        filters = _filters(year, author, category, source)
+        filters = _filters(year, author, category, source, collection, tag)
         _check_format(output, as_json)
         clean_question(question)
         assistant = _assistant(top_k=top_k, timeout_s=timeout, unsupported=unsupported)
@@ -256,6 +266,8 @@ def chat(
     author: AuthorOpt = None,
     category: CategoryFilterOpt = None,
     source: SourceOpt = None,
+    collection: CollectionOpt = None,
+    tag: TagOpt = None,
     unsupported: UnsupportedOpt = None,
     clear_history: Annotated[
         bool, typer.Option("--clear-history", help="Delete the saved input history and exit.")
@@ -270,7 +282,7 @@ def chat(
     def body() -> None:
         from assistant.cli.repl import run_chat
 
-        filters = _filters(year, author, category, source)
+        filters = _filters(year, author, category, source, collection, tag)
         assistant = _assistant(top_k=top_k, timeout_s=timeout, unsupported=unsupported)
         if clear_history:
             render.history_cleared(assistant.clear_history())

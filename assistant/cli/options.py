@@ -54,3 +54,13 @@ FormatOpt = Annotated[
     Literal["text", "bibtex"],
     typer.Option("--format", help="text, or bibtex: the papers as BibTeX entries."),
 ]
+CollectionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--collection", help="Only papers in this Zotero collection, or under it (repeatable)."
+    ),
+]
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="Only papers with this Zotero tag (repeatable)."),
+]

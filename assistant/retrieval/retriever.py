@@ -166,6 +166,9 @@ class Retriever:
                     doi=_text_or_none(meta.get("doi")),
                     bibtex_key=_text_or_none(meta.get("bibtex_key")),
                     categories=_as_tuple(meta.get("categories")),
+                    url=_text_or_none(meta.get("url")),
+                    collections=_as_tuple(meta.get("collections")),
+                    tags=_as_tuple(meta.get("tags")),
                 )
             )
         return hits
