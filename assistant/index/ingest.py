@@ -138,7 +138,8 @@ def ingest(
     seen: set[str] = set()
     estimate = estimate_entries(paths)
     bar = tqdm(
-        total=min(estimate, limit) if limit else estimate,
+        # None: no total known (a database), so a count without a bar.
+        total=(min(estimate, limit) if limit else estimate) or None,
         unit="paper",
         desc="Ingesting",
         file=sys.stderr,
@@ -268,6 +269,8 @@ def estimate_entries(paths: Iterable[Path]) -> int:
     for path in expand_paths(paths, LoadReport()):
         fmt = format_of(path)
         entries = fmt.entries if fmt else "lines"
+        if entries == "unknown":
+            continue
         try:
             with path.open("rb") as handle:
                 if entries == "at signs":
