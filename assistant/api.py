@@ -48,11 +48,21 @@ class Assistant:
         progress: bool = False,
         limit: int | None = None,
         categories: Sequence[str] = (),
+        zotero: bool = False,
     ) -> IngestResult:
-        """Add the abstracts in `paths` (files or folders; none: the bundled ones)."""
+        """Add the abstracts in `paths` (files or folders; none: the bundled ones).
+
+        `zotero`: `paths` are Zotero data directories or databases; none: the
+        database in Zotero's data directory on this machine.
+        """
         from assistant.resources import data_dir
 
-        chosen = [Path(p) for p in paths] or [data_dir()]
+        chosen = [Path(p) for p in paths]
+        if zotero:
+            from assistant.readers.zotero_datadir import zotero_databases
+
+            chosen = zotero_databases(chosen)
+        chosen = chosen or [data_dir()]
         return self.pipeline.ingest(
             chosen, rebuild=rebuild, progress=progress, limit=limit, categories=categories
         )

@@ -1,4 +1,5 @@
-"""Zotero: reading its database (readers.zotero).
+"""Zotero: reading its database (readers.zotero), finding it (readers.zotero_datadir),
+and the --collection and --tag filters it feeds.
 
 Every test reads a real SQLite file in Zotero's layout (tests/zotero_fixture.py),
 through the real readers, and the command-line tests through a real index.
@@ -7,6 +8,7 @@ through the real readers, and the command-line tests through a real index.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +17,10 @@ from pathlib import Path
 import pytest
 
 from assistant.domain import LoadReport, Paper, Problem
+from assistant.errors import CorpusError
 from assistant.readers import expand_paths, load_abstracts
+from assistant.readers.zotero_datadir import data_directories, find_database, zotero_databases
+from tests.conftest import run_cli
 from tests.zotero_fixture import ZoteroDatabase, multipart
 
 ATTENTION = (
@@ -265,3 +270,120 @@ def test_a_folder_walk_reads_zotero_sqlite_and_no_other_sqlite_file(
     assert [p.message for p in report.problems] == [
         "cannot read it as SQLite (file is not a database)"
     ]
+
+
+# Finding the data directory -----------------------------------------------------------
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "user"
+    folder.mkdir()
+    monkeypatch.setenv("HOME", str(folder))
+    monkeypatch.delenv("APPDATA", raising=False)
+    return folder
+
+
+def _prefs(profile: Path, data_dir: str, use: str = "true") -> None:
+    profile.mkdir(parents=True)
+    (profile / "prefs.js").write_text(
+        "// Mozilla User Preferences\n"
+        'user_pref("extensions.zotero.firstRun2", false);\n'
+        f'user_pref("extensions.zotero.dataDir", {json.dumps(data_dir)});\n'
+        f'user_pref("extensions.zotero.useDataDir", {use});\n',
+        encoding="utf-8",
+    )
+
+
+def test_the_default_data_directory_is_zotero_in_the_home_folder(home: Path) -> None:
+    with pytest.raises(CorpusError) as caught:
+        find_database()
+    assert caught.value.message == (
+        f"No Zotero database found: looked for zotero.sqlite in {home / 'Zotero'}."
+    )
+    assert "assistant ingest --zotero PATH" in (caught.value.hint or "")
+    (home / "Zotero").mkdir()
+    (home / "Zotero" / "zotero.sqlite").touch()
+    assert find_database() == home / "Zotero" / "zotero.sqlite"
+    assert zotero_databases([]) == [home / "Zotero" / "zotero.sqlite"]
+
+
+def test_a_data_directory_moved_in_a_profile_is_found_first(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moved = tmp_path / "synced" / "Zotero data"
+    moved.mkdir(parents=True)
+    (moved / "zotero.sqlite").touch()
+    (home / "Zotero").mkdir()
+    (home / "Zotero" / "zotero.sqlite").touch()
+    _prefs(home / ".zotero" / "zotero" / "ab12cd.default", str(moved))
+    # A profile that once moved it but no longer uses the setting does not count.
+    _prefs(home / "Library/Application Support/Zotero/Profiles/x.default", "/nowhere", "false")
+    monkeypatch.setenv("APPDATA", str(tmp_path / "AppData"))
+    _prefs(tmp_path / "AppData/Zotero/Zotero/Profiles/w.default", 'D:\\Zotero "lab"')
+    assert data_directories() == [moved, Path('D:\\Zotero "lab"'), home / "Zotero"]
+    assert find_database() == moved / "zotero.sqlite"
+
+
+def test_a_named_folder_must_hold_the_database(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match=r"No zotero\.sqlite in .*: it is not a Zotero data"):
+        zotero_databases([tmp_path])
+    assert zotero_databases([tmp_path / "copy.sqlite"]) == [tmp_path / "copy.sqlite"]
+
+
+# Through the command line, with a real index ---------------------------------------------
+
+
+def _search(query: str, *flags: str) -> list[dict[str, object]]:
+    done = run_cli("search", query, "-k", "10", "--json", *flags)
+    assert done.returncode == 0, done.stderr
+    results: list[dict[str, object]] = json.loads(done.stdout)["results"]
+    return results
+
+
+def test_ingest_zotero_then_filter_by_collection_and_tag(library: Library, tmp_path: Path) -> None:
+    # `--zotero` without a path: the data directory in the (test's) home folder.
+    done = run_cli("ingest", "--quiet", "--zotero", HOME=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "zotero.sqlite: 1 item without an abstract skipped" in done.stderr
+    assert "Added 4, replaced 0" in done.stdout
+
+    # A subcollection's paper is in its parent collection; names ignore case.
+    found = [r["paper_id"] for r in _search("glacier", "--collection", "machine LEARNING")]
+    assert set(found) == library.ids("glacier", "attention")
+    assert found[0] in library.ids("glacier")
+    assert {r["paper_id"] for r in _search("documents", "--collection", "Vision")} == library.ids(
+        "glacier"
+    )
+    assert {r["paper_id"] for r in _search("documents", "--tag", "TRANSFORMERS")} == library.ids(
+        "attention"
+    )
+    assert {
+        r["paper_id"] for r in _search("documents", "--tag", "remote sensing", "--tag", "to-read")
+    } == library.ids("glacier", "attention")
+    done = run_cli("search", "documents", "--collection", "Old stuff")
+    assert (done.returncode, done.stdout) == (
+        0,
+        'No papers match the filters --collection "old stuff".\n',
+    )
+
+    # An edit in Zotero, then the same database named as a file: the paper is replaced.
+    library.db.set_field(library.attention, "title", "Sparse attention, revised")
+    library.db.set_field(library.attention, "abstractNote", ATTENTION + " Now with proofs.")
+    done = run_cli("ingest", "--quiet", str(library.path))
+    assert done.returncode == 0, done.stderr
+    assert "Added 0, replaced 1, unchanged 3" in done.stdout
+    assert "Index: 4 papers" in done.stdout
+    (hit,) = _search("sparse attention", "--tag", "to-read")
+    assert hit["title"] == "Sparse attention, revised"
+    assert str(hit["abstract"]).endswith("Now with proofs.")
+
+
+def test_ingest_zotero_names_where_it_looked(tmp_path: Path) -> None:
+    done = run_cli("ingest", "--zotero", HOME=str(tmp_path))
+    assert done.returncode == 3
+    assert (
+        f"Error: No Zotero database found: looked for zotero.sqlite in {tmp_path / 'Zotero'}."
+        in done.stderr
+    )
+    assert "assistant ingest --zotero PATH" in done.stderr

@@ -150,11 +150,20 @@ def ingest(
             help="Keep only entries in this category (repeatable); cs keeps every cs.* one.",
         ),
     ] = None,
+    zotero: Annotated[
+        bool,
+        typer.Option(
+            "--zotero",
+            help="Read Zotero (read-only): paths are data directories or zotero.sqlite files; "
+            "none: this machine's.",
+        ),
+    ] = False,
 ) -> None:
     """Add abstracts to the index; unchanged papers are skipped.
 
     Examples: assistant ingest ~/papers/listing.txt ~/papers/refs.bib;
-    assistant ingest arxiv-snapshot.jsonl --category cs.LG --limit 10000
+    assistant ingest arxiv-snapshot.jsonl --category cs.LG --limit 10000;
+    assistant ingest --zotero
     """
 
     def body() -> None:
@@ -165,6 +174,7 @@ def ingest(
             progress=not quiet,
             limit=limit,
             categories=category or (),
+            zotero=zotero,
         )
         render.problems(result.problems)
         if result.papers == 0:
