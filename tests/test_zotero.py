@@ -11,6 +11,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,18 +199,35 @@ def test_an_edit_in_zotero_keeps_the_id_and_changes_the_content(library: Library
     assert after[pid].content_hash != before[pid].content_hash
 
 
-def test_reads_while_zotero_holds_its_exclusive_lock(library: Library) -> None:
+@contextmanager
+def _zotero_running(library: Library, *pragmas: str) -> Iterator[sqlite3.Connection]:
+    """A connection holding the database as Zotero does: in exclusive locking mode."""
     library.db.close()
-    # As Zotero 6 to 9 run: exclusive locking mode, a rollback journal, and here
-    # a transaction under way that is not committed.
     zotero = sqlite3.connect(library.path, isolation_level=None)
-    zotero.execute("PRAGMA locking_mode = EXCLUSIVE")
-    zotero.execute("BEGIN EXCLUSIVE")
-    zotero.execute("UPDATE itemDataValues SET value = 'Uncommitted' WHERE value LIKE 'Sparse%'")
     try:
+        for pragma in ("locking_mode = EXCLUSIVE", *pragmas):
+            zotero.execute(f"PRAGMA {pragma}")
+        yield zotero
+    finally:
+        zotero.close()
+
+
+def _retitle(zotero: sqlite3.Connection, title: str) -> None:
+    zotero.execute("UPDATE itemDataValues SET value = ? WHERE value LIKE 'Sparse%'", (title,))
+
+
+def test_reads_while_zotero_holds_its_exclusive_lock(library: Library) -> None:
+    # As Zotero 6 to 9 run: a rollback journal, and here a transaction under
+    # way that is not committed.
+    with _zotero_running(library) as zotero:
+        zotero.execute("BEGIN EXCLUSIVE")
+        _retitle(zotero, "Uncommitted")
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             other = sqlite3.connect(f"{library.path.as_uri()}?mode=ro", uri=True, timeout=0)
-            other.execute("SELECT COUNT(*) FROM items").fetchone()
+            try:
+                other.execute("SELECT COUNT(*) FROM items").fetchone()
+            finally:
+                other.close()
         files = sorted(p.name for p in library.folder.iterdir())
         digest = _sha(library.path)
         papers, _ = _read(library.path)
@@ -221,20 +239,13 @@ def test_reads_while_zotero_holds_its_exclusive_lock(library: Library) -> None:
         zotero.execute("COMMIT")  # the lock stays: exclusive locking mode keeps it
         papers, _ = _read(library.path)
         assert "Uncommitted" in {p.title for p in papers.values()}
-    finally:
-        zotero.close()
 
 
 def test_reads_commits_still_in_the_write_ahead_log(library: Library) -> None:
-    library.db.close()
-    # As Zotero 10 runs: exclusive locking mode with a write-ahead log; the edit
-    # lives only in zotero.sqlite-wal until Zotero checkpoints it.
-    zotero = sqlite3.connect(library.path, isolation_level=None)
-    zotero.execute("PRAGMA locking_mode = EXCLUSIVE")
-    zotero.execute("PRAGMA journal_mode = WAL")
-    zotero.execute("PRAGMA wal_autocheckpoint = 0")
-    zotero.execute("UPDATE itemDataValues SET value = 'In the log' WHERE value LIKE 'Sparse%'")
-    try:
+    # As Zotero 10 runs: with a write-ahead log; the edit lives only in
+    # zotero.sqlite-wal until Zotero checkpoints it.
+    with _zotero_running(library, "journal_mode = WAL", "wal_autocheckpoint = 0") as zotero:
+        _retitle(zotero, "In the log")
         wal = library.folder / "zotero.sqlite-wal"
         assert wal.stat().st_size > 0
         digests = (_sha(library.path), _sha(wal))
@@ -245,8 +256,6 @@ def test_reads_commits_still_in_the_write_ahead_log(library: Library) -> None:
             "zotero.sqlite",
             "zotero.sqlite-wal",
         ]
-    finally:
-        zotero.close()
 
 
 def test_a_folder_walk_reads_zotero_sqlite_and_no_other_sqlite_file(
@@ -343,8 +352,10 @@ def _search(query: str, *flags: str) -> list[dict[str, object]]:
 
 def test_ingest_zotero_then_filter_by_collection_and_tag(library: Library, tmp_path: Path) -> None:
     # `--zotero` without a path: the data directory in the (test's) home folder.
+    digest = _sha(library.path)
     done = run_cli("ingest", "--quiet", "--zotero", HOME=str(tmp_path))
     assert done.returncode == 0, done.stderr
+    assert _sha(library.path) == digest
     assert "zotero.sqlite: 1 item without an abstract skipped" in done.stderr
     assert "Added 4, replaced 0" in done.stdout
 
