@@ -50,11 +50,21 @@ class Assistant:
         progress: bool = False,
         limit: int | None = None,
         categories: Sequence[str] = (),
+        zotero: bool = False,
     ) -> IngestResult:
-        """Add the abstracts in `paths` (files or folders; none: the bundled ones)."""
+        """Add the abstracts in `paths` (files or folders; none: the bundled ones).
+
+        `zotero`: `paths` are Zotero data directories or databases; none: the
+        database in Zotero's data directory on this machine.
+        """
         from assistant.resources import data_dir
 
-        chosen = [Path(p) for p in paths] or [data_dir()]
+        chosen = [Path(p) for p in paths]
+        if zotero:
+            from assistant.readers.zotero_datadir import zotero_databases
+
+            chosen = zotero_databases(chosen)
+        chosen = chosen or [data_dir()]
         return self.pipeline.ingest(
             chosen, rebuild=rebuild, progress=progress, limit=limit, categories=categories
         )
@@ -83,15 +93,20 @@ class Assistant:
         return paper
 
     def contents(self) -> IndexContents:
-        """What the index holds: its location, collection, and papers per source file."""
+        """What the index holds: its location, collection, and papers per source file,
+        per Zotero collection (a paper counts in the collections above its own too,
+        as `--collection` finds it there) and per Zotero tag."""
         from assistant.domain import IndexContents
         from assistant.retrieval.filters import SOURCE_FILES
 
         store = self.pipeline.store
-        papers, counts = store.tally([SOURCE_FILES])
-        by_file = sorted(counts[SOURCE_FILES].items(), key=lambda item: (-item[1], item[0]))
+        keys = [SOURCE_FILES, "collections", "tags"]
+        papers, counts = store.tally(keys)
+        most_first = [
+            tuple(sorted(counts[key].items(), key=lambda item: (-item[1], item[0]))) for key in keys
+        ]
         return IndexContents(
-            self.pipeline.store_location, store.name, papers, store.chunk_count(), tuple(by_file)
+            self.pipeline.store_location, store.name, papers, store.chunk_count(), *most_first
         )
 
     def backend(self, name: str | None = None, model: str | None = None) -> Backend:

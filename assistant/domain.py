@@ -53,6 +53,11 @@ class Paper:
     bibtex_key: str | None = None
     # The source's latest version (arXiv "v2"); the id stays the same across versions.
     version: str | None = None
+    url: str | None = None
+    # Where a reference manager files it (Zotero): the names of the collections
+    # holding it and of their parent collections, and its tags.
+    collections: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     @property
     def content_hash(self) -> str:
@@ -64,6 +69,10 @@ class Paper:
         if any(described):
             # Only when present, so papers without them keep the hashes already stored.
             blob += "\x1f|\x1f" + "\x1f".join(described)
+        if self.url or self.collections or self.tags:
+            # Likewise: filed elsewhere, the paper must be stored again, or its filters go stale.
+            filed = [self.url or "", "|", *self.collections, "|", *self.tags]
+            blob += "\x1f||\x1f" + "\x1f".join(filed)
         return hashlib.sha1(blob.encode("utf-8")).hexdigest()
 
     def as_json(self) -> dict[str, Any]:
@@ -75,10 +84,13 @@ class Paper:
             "year": self.year,
             "venue": self.venue,
             "doi": self.doi,
+            "url": self.url,
             "external_id": self.external_id,
             "version": self.version,
             "bibtex_key": self.bibtex_key,
             "categories": list(self.categories),
+            "collections": list(self.collections),
+            "tags": list(self.tags),
             "source_files": list(self.source_files),
             "dates": list(self.dates),
             "abstract": self.abstract,
@@ -125,6 +137,10 @@ class PaperHit:
     doi: str | None = None
     bibtex_key: str | None = None
     categories: tuple[str, ...] = ()
+    # Kept on the record but not in `as_json`, whose schema scripts rely on.
+    url: str | None = None
+    collections: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -148,7 +164,8 @@ class PaperHit:
 
 @dataclass(frozen=True)
 class IndexContents:
-    """What an index holds: where it is, its collection, and its papers per source file."""
+    """What an index holds: where it is, its collection, and its papers per source file,
+    Zotero collection and Zotero tag."""
 
     location: str
     collection: str
@@ -157,6 +174,10 @@ class IndexContents:
     # (file name, papers read from it), most papers first; a paper read from
     # several files counts in each.
     source_files: tuple[tuple[str, int], ...]
+    # The same for Zotero collections (a paper also counts in those above its
+    # own) and tags; empty when nothing came from Zotero.
+    zotero_collections: tuple[tuple[str, int], ...] = ()
+    zotero_tags: tuple[tuple[str, int], ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -165,6 +186,8 @@ class IndexContents:
             "papers": self.papers,
             "chunks": self.chunks,
             "source_files": [{"name": n, "papers": c} for n, c in self.source_files],
+            "zotero_collections": [{"name": n, "papers": c} for n, c in self.zotero_collections],
+            "zotero_tags": [{"name": n, "papers": c} for n, c in self.zotero_tags],
         }
 
 

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 INSTRUCTIONS = (
     "Research-paper abstracts indexed on this machine. search finds papers, ask answers "
     "a question citing them as [n], get_paper gives one paper's record and BibTeX, "
-    "list_sources the files in the index. Paper ids come from search results."
+    "list_sources the files, Zotero collections and tags in the index. Paper ids come "
+    "from search results."
 )
 
 
@@ -71,6 +72,11 @@ class FilterArgs(_Arguments):
     sources: list[str] = Field(
         default_factory=list, description="File names as ingested (see list_sources)."
     )
+    collections: list[str] = Field(
+        default_factory=list,
+        description="Zotero collections; a collection keeps those under it (see list_sources).",
+    )
+    tags: list[str] = Field(default_factory=list, description="Zotero tags (see list_sources).")
 
     def parse(self) -> Filters:
         from assistant.retrieval.filters import Filters
@@ -259,7 +265,8 @@ TOOLS = {
         ),
         ToolSpec(
             "list_sources",
-            "What the index holds: the source files with their paper counts, and the collection.",
+            "What the index holds: the source files, Zotero collections and Zotero tags with "
+            "their paper counts, and the index's collection.",
             NoArgs,
             Papers.list_sources,
         ),

@@ -130,3 +130,14 @@ def test_every_registered_backend_has_make_and_diagnose() -> None:
     for name in REGISTRY:
         module = backend_module(name)
         assert callable(module.make) and callable(module.diagnose), name
+
+
+def test_only_the_zotero_modules_read_zoteros_files() -> None:
+    private = re.compile(r"itemDataValues|collectionItems|deletedItems|extensions\.zotero")
+    owners = {PACKAGE / "readers" / "zotero.py", PACKAGE / "readers" / "zotero_datadir.py"}
+    readers = {
+        str(p.relative_to(ROOT))
+        for p in PACKAGE.rglob("*.py")
+        if p not in owners and private.search(p.read_text(encoding="utf-8"))
+    }
+    assert readers == set()

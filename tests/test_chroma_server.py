@@ -287,3 +287,38 @@ def test_a_rebuild_on_the_server_swaps_only_when_complete(
         ).json()
     }
     assert "rebuilt" in names and not {n for n in names if n.startswith("rebuilt.")}
+
+
+def test_a_copied_bm25_index_keeps_zotero_collections_and_tags(
+    chroma_url: str, tmp_path: Path
+) -> None:
+    """The facet copy carries collection and tag keys too, so the filters still hold."""
+    from tests.zotero_fixture import ZoteroDatabase
+
+    db = ZoteroDatabase(tmp_path / "zotero.sqlite")
+    parent = db.collection("Glaciology")
+    child = db.collection("Fronts", parent=parent)
+    abstract = "Glacier calving fronts retreat, measured in satellite radar images."
+    db.item("journalArticle", {"title": "Fronts", "abstractNote": abstract}, collections=(child,))
+    db.item("journalArticle", {"title": "Moraines", "abstractNote": abstract}, tags=("field",))
+    db.close()
+    env = {"ASSISTANT_STORE_URL": chroma_url, "ASSISTANT_COLLECTION": "zotero"}
+    made = run_cli(
+        "ingest",
+        "--quiet",
+        str(tmp_path / "zotero.sqlite"),
+        ASSISTANT_HOME=str(tmp_path / "w"),
+        **env,
+    )
+    assert made.returncode == 0, made.stderr
+    for flags, title in (
+        (("--collection", "glaciology"), "Fronts"),
+        (("--tag", "Field"), "Moraines"),
+    ):
+        found = run_cli(
+            "search", "calving fronts", "--json", *flags, ASSISTANT_HOME=str(tmp_path / "r"), **env
+        )
+        assert found.returncode == 0, found.stderr
+        (hit,) = json.loads(found.stdout)["results"]
+        # A BM25 score: the copied facets let the paper through the lexical side too.
+        assert hit["title"] == title and hit["lexical"] is not None

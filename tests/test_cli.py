@@ -161,8 +161,8 @@ def test_ingest_of_a_missing_path_exits_3(tmp_path: Path) -> None:
     assert f"Warning: {missing}: no such file or directory" in result.stderr
     assert "Error: No abstracts could be read from the given paths." in result.stderr
     assert (
-        "Hint: Pass listing .txt, .jsonl, .json, .bib, .csv or .tsv files, or folders holding them."
-        in result.stderr
+        "Hint: Pass listing .txt, .jsonl, .json, .bib, .csv, .tsv or .sqlite files, "
+        "or folders holding them." in result.stderr
     )
 
 

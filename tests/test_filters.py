@@ -132,6 +132,32 @@ def test_where_and_describe() -> None:
     assert not Filters() and Filters().where() is None and Filters().sql() == ("1", [])
 
 
+def test_collection_and_tag_names_match_whole_ignoring_case() -> None:
+    filters = Filters.parse(
+        collections=["Reading  List", "reading list", "Ökologie"], tags=["To-Read"]
+    )
+    assert filters.where() == {
+        "$and": [
+            {
+                "$or": [
+                    {"collection_keys": {"$contains": "reading list"}},
+                    {"collection_keys": {"$contains": "ökologie"}},
+                ]
+            },
+            {"tag_keys": {"$contains": "to-read"}},
+        ]
+    }
+    condition, params = filters.sql()
+    assert params == [
+        *("collection_keys", "reading list", "collection_keys", "ökologie"),
+        *("tag_keys", "to-read"),
+    ]
+    assert condition.count(" OR ") == 1 and condition.count(") AND (") == 1
+    assert filters.describe() == '--collection "reading list" --collection ökologie --tag to-read'
+    with pytest.raises(UsageError, match=r"Invalid --tag ' ': it is empty\."):
+        Filters.parse(tags=[" "])
+
+
 def test_bad_filter_syntax_exits_2_before_opening_the_index(tmp_path: Path) -> None:
     # No index in this home: the usage error must come first.
     result = run_cli("search", "glaciers", "--year", "20x3", ASSISTANT_HOME=str(tmp_path))

@@ -186,7 +186,7 @@ def test_unsupported_suffix_names_every_format(tmp_path: Path) -> None:
     path.write_text("<papers/>")
     _, report = load_abstracts([path])
     assert [str(p) for p in report.problems] == [
-        f"{path}: unsupported file type (use .txt, .jsonl, .json, .bib, .csv or .tsv)"
+        f"{path}: unsupported file type (use .txt, .jsonl, .json, .bib, .csv, .tsv or .sqlite)"
     ]
 
 

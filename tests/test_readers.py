@@ -34,3 +34,11 @@ def test_the_formats_doc_lists_the_registry_formats() -> None:
     bullets = re.findall(r"^- \*\*[^*]+\*\* \(([^)]*)\)", section, flags=re.MULTILINE)
     listed = {s for bullet in bullets for s in re.findall(r"`(\.\w+)`", bullet)}
     assert listed == {s for f in FORMATS for s in f.named}
+
+
+def test_the_readme_tour_names_the_registry_suffixes() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (line,) = [ln for ln in readme.splitlines() if "# your own:" in ln]
+    assert re.findall(r"\.\w+", line.split("# your own:")[1]) == [
+        s for f in FORMATS for s in f.named
+    ]

@@ -22,18 +22,22 @@ from assistant.cli.options import (
     BackendChoice,
     BackendOpt,
     CategoryFilterOpt,
+    CollectionOpt,
     FormatOpt,
     JsonOpt,
     ModelOpt,
     SourceOpt,
+    TagOpt,
     TimeoutOpt,
     TopKOpt,
     UnsupportedOpt,
     YearOpt,
+    check_format,
+    parse_filters,
 )
 from assistant.cli.render import err
 from assistant.cli.runner import CliOptions, catch_sigterm, run, silence_stdout, usable_streams
-from assistant.errors import CorpusError, ExitCode, Terminated, UsageError
+from assistant.errors import CorpusError, ExitCode, Terminated
 from assistant.readers import SUPPORTED
 
 if TYPE_CHECKING:
@@ -61,30 +65,12 @@ def _assistant(**flags: Any) -> Assistant:
     return Assistant(**flags)
 
 
-def _filters(
-    year: str | None,
-    author: list[str] | None,
-    category: list[str] | None,
-    source: list[str] | None,
-) -> Filters:
-    from assistant.retrieval.filters import Filters
-
-    return Filters.parse(year, author or (), category or (), source or ())
-
-
 def _warn_stale(assistant: Assistant, filters: Filters) -> None:
     from assistant.retrieval.filters import stale_warning
 
     warning = stale_warning(assistant.pipeline.store, filters)
     if warning:
         err(f"Warning: {warning}")
-
-
-def _check_format(output: str, as_json: bool) -> None:
-    if output != "text" and as_json:
-        raise UsageError(
-            f"--json and --format {output} cannot be combined.", hint="Choose one of them."
-        )
 
 
 def _nothing_read(result: IngestResult, category: list[str] | None, rebuild: bool) -> CorpusError:
@@ -146,11 +132,20 @@ def ingest(
             help="Keep only entries in this category (repeatable); cs keeps every cs.* one.",
         ),
     ] = None,
+    zotero: Annotated[
+        bool,
+        typer.Option(
+            "--zotero",
+            help="Read Zotero (read-only): paths are data directories or zotero.sqlite files; "
+            "none: this machine's.",
+        ),
+    ] = False,
 ) -> None:
     """Add abstracts to the index; unchanged papers are skipped.
 
     Examples: assistant ingest ~/papers/listing.txt ~/papers/refs.bib;
-    assistant ingest arxiv-snapshot.jsonl --category cs.LG --limit 10000
+    assistant ingest arxiv-snapshot.jsonl --category cs.LG --limit 10000;
+    assistant ingest --zotero
     """
 
     def body() -> None:
@@ -161,6 +156,7 @@ def ingest(
             progress=not quiet,
             limit=limit,
             categories=category or (),
+            zotero=zotero,
         )
         render.problems(result.problems)
         if result.papers == 0:
@@ -180,6 +176,8 @@ def search(
     author: AuthorOpt = None,
     category: CategoryFilterOpt = None,
     source: SourceOpt = None,
+    collection: CollectionOpt = None,
+    tag: TagOpt = None,
     output: FormatOpt = "text",
 ) -> None:
     """Show the papers closest to a query, with scores; no LLM.
@@ -192,8 +190,8 @@ def search(
         from assistant.answering.chain import clean_question
 
         # A usage error is reported before the index is opened.
-        filters = _filters(year, author, category, source)
-        _check_format(output, as_json)
+        filters = parse_filters(year, author, category, source, collection, tag)
+        check_format(output, as_json)
         text = clean_question(query)
         assistant = _assistant(top_k=top_k)
         _warn_stale(assistant, filters)
@@ -216,6 +214,8 @@ def ask(
     author: AuthorOpt = None,
     category: CategoryFilterOpt = None,
     source: SourceOpt = None,
+    collection: CollectionOpt = None,
+    tag: TagOpt = None,
     output: AnswerFormatOpt = "text",
     unsupported: UnsupportedOpt = None,
 ) -> None:
@@ -230,8 +230,8 @@ def ask(
         from assistant.answering.chain import clean_question
 
         # A usage error is reported before the index is opened or a model loaded.
-        filters = _filters(year, author, category, source)
-        _check_format(output, as_json)
+        filters = parse_filters(year, author, category, source, collection, tag)
+        check_format(output, as_json)
         clean_question(question)
         assistant = _assistant(top_k=top_k, timeout_s=timeout, unsupported=unsupported)
         _warn_stale(assistant, filters)
@@ -260,6 +260,8 @@ def chat(
     author: AuthorOpt = None,
     category: CategoryFilterOpt = None,
     source: SourceOpt = None,
+    collection: CollectionOpt = None,
+    tag: TagOpt = None,
     unsupported: UnsupportedOpt = None,
     clear_history: Annotated[
         bool, typer.Option("--clear-history", help="Delete the saved input history and exit.")
@@ -274,7 +276,7 @@ def chat(
     def body() -> None:
         from assistant.cli.repl import run_chat
 
-        filters = _filters(year, author, category, source)
+        filters = parse_filters(year, author, category, source, collection, tag)
         assistant = _assistant(top_k=top_k, timeout_s=timeout, unsupported=unsupported)
         if clear_history:
             render.history_cleared(assistant.clear_history())

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from assistant.backends import BackendName
+from assistant.errors import UsageError
+
+if TYPE_CHECKING:
+    from assistant.retrieval.filters import Filters
 
 # The names `--backend` accepts, from the backend registry's module.
 BackendChoice = BackendName
@@ -62,3 +66,37 @@ AnswerFormatOpt = Annotated[
         "Sources and their BibTeX, to keep.",
     ),
 ]
+CollectionOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--collection", help="Only papers in this Zotero collection, or under it (repeatable)."
+    ),
+]
+TagOpt = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="Only papers with this Zotero tag (repeatable)."),
+]
+
+
+def parse_filters(
+    year: str | None,
+    author: list[str] | None,
+    category: list[str] | None,
+    source: list[str] | None,
+    collection: list[str] | None,
+    tag: list[str] | None,
+) -> Filters:
+    """The filter options' values as `Filters` (a UsageError for a malformed one)."""
+    from assistant.retrieval.filters import Filters
+
+    return Filters.parse(
+        year, author or (), category or (), source or (), collection or (), tag or ()
+    )
+
+
+def check_format(output: str, as_json: bool) -> None:
+    """--json and a --format other than text exclude each other."""
+    if output != "text" and as_json:
+        raise UsageError(
+            f"--json and --format {output} cannot be combined.", hint="Choose one of them."
+        )

@@ -64,7 +64,11 @@ def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
         meta["authors"] = "; ".join(paper.authors)
     if paper.categories:
         meta["categories"] = list(paper.categories)
-    meta.update(filter_metadata(paper.authors, paper.categories))
+    if paper.collections:
+        meta["collections"] = list(paper.collections)
+    if paper.tags:
+        meta["tags"] = list(paper.tags)
+    meta.update(filter_metadata(paper.authors, paper.categories, paper.collections, paper.tags))
     # Only what is known: Chroma metadata cannot hold None.
     optional = {
         "year": paper.year,
@@ -72,6 +76,7 @@ def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
         "doi": paper.doi,
         "bibtex_key": paper.bibtex_key,
         "version": paper.version,
+        "url": paper.url,
     }
     meta.update({k: v for k, v in optional.items() if v is not None and v != ""})
     if chunk.index == 0:
@@ -133,7 +138,8 @@ def ingest(
     seen: set[str] = set()
     estimate = estimate_entries(paths)
     bar = tqdm(
-        total=min(estimate, limit) if limit else estimate,
+        # None: no total known (a database), so a count without a bar.
+        total=(min(estimate, limit) if limit else estimate) or None,
         unit="paper",
         desc="Ingesting",
         file=sys.stderr,
@@ -235,7 +241,14 @@ def _ingest_step(
     lexical.upsert_facets(
         (
             p.paper_id,
-            facet_rows(p.year, p.authors, p.categories, _all_sources(stored.get(p.paper_id), p)),
+            facet_rows(
+                p.year,
+                p.authors,
+                p.categories,
+                _all_sources(stored.get(p.paper_id), p),
+                p.collections,
+                p.tags,
+            ),
         )
         for p in step
     )
@@ -256,6 +269,8 @@ def estimate_entries(paths: Iterable[Path]) -> int:
     for path in expand_paths(paths, LoadReport()):
         fmt = format_of(path)
         entries = fmt.entries if fmt else "lines"
+        if entries == "unknown":
+            continue
         try:
             with path.open("rb") as handle:
                 if entries == "at signs":

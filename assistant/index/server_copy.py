@@ -73,6 +73,8 @@ def copy_lexical(store: ServerStore, lexical_path: Path) -> LexicalIndex:
                     authors,
                     _strings(meta.get("categories")),
                     _strings(meta.get("source_files")),
+                    _strings(meta.get("collections")),
+                    _strings(meta.get("tags")),
                 ),
             )
         )

@@ -16,12 +16,16 @@ from typing import Literal
 Mode = Literal["ro", "rw", "rwc"]
 
 
-def open_sqlite(path: Path, mode: Mode, *, shared: bool = False) -> sqlite3.Connection:
+def open_sqlite(
+    path: Path, mode: Mode, *, shared: bool = False, immutable: bool = False
+) -> sqlite3.Connection:
     """A connection to the SQLite file `path`, waiting up to 30 s for a lock.
 
     `shared`: usable from several threads (the caller serialises access).
+    `immutable`: promise SQLite that nothing changes the file, so it takes no locks
+    and reads no journal or WAL (for another program's file that it keeps locked).
     """
-    uri = f"{path.resolve().as_uri()}?mode={mode}"
+    uri = f"{path.resolve().as_uri()}?mode={mode}" + ("&immutable=1" if immutable else "")
     return sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=not shared)
 
 

@@ -113,6 +113,9 @@ def paper_from_record(meta: Mapping[str, Any]) -> Paper:
         doi=_text_or_none(meta.get("doi")),
         bibtex_key=_text_or_none(meta.get("bibtex_key")),
         version=_text_or_none(meta.get("version")),
+        url=_text_or_none(meta.get("url")),
+        collections=_as_tuple(meta.get("collections")),
+        tags=_as_tuple(meta.get("tags")),
     )
 
 

@@ -32,8 +32,12 @@ class Format:
     # The suffixes named in messages and help (the rest are accepted quietly).
     named: tuple[str, ...]
     # How to estimate its entries without parsing, for the progress bar: one per
-    # line, one per two non-blank lines (title and abstract), one per `@`.
-    entries: Literal["lines", "line pairs", "at signs"] = "lines"
+    # line, one per two non-blank lines (title and abstract), one per `@`, or not
+    # at all (a database).
+    entries: Literal["lines", "line pairs", "at signs", "unknown"] = "lines"
+    # The only names a folder walk takes (case ignored); empty: any with the suffix.
+    # A Zotero data directory holds other programs' .sqlite files (better-bibtex.sqlite).
+    in_folders: tuple[str, ...] = ()
 
 
 FORMATS: tuple[Format, ...] = (
@@ -44,6 +48,14 @@ FORMATS: tuple[Format, ...] = (
     Format("JSON", (".json",), "assistant.readers.jsonl:parse_json", (".json",)),
     Format("BibTeX", (".bib",), "assistant.readers.bibtex:parse_bibtex", (".bib",), "at signs"),
     Format("CSV/TSV", (".csv", ".tsv"), "assistant.readers.tabular:parse_table", (".csv", ".tsv")),
+    Format(
+        "Zotero",
+        (".sqlite",),
+        "assistant.readers.zotero:parse_zotero",
+        (".sqlite",),
+        "unknown",
+        in_folders=("zotero.sqlite",),
+    ),
 )
 
 
@@ -52,7 +64,7 @@ def _named() -> str:
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
-# ".txt, .jsonl, .json, .bib, .csv or .tsv"
+# ".txt, .jsonl, .json, .bib, .csv, .tsv or .sqlite"
 SUPPORTED = _named()
 
 
@@ -74,10 +86,15 @@ def _is_readable(path: Path) -> bool:
     return format_of(path) is not None
 
 
+def _in_folder_walk(path: Path) -> bool:
+    fmt = format_of(path)
+    return fmt is not None and (not fmt.in_folders or path.name.casefold() in fmt.in_folders)
+
+
 def expand_paths(paths: Iterable[Path], report: LoadReport) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and _is_readable(p))
+            found = sorted(p for p in path.rglob("*") if p.is_file() and _in_folder_walk(p))
             if not found:
                 report.problems.append(Problem(str(path), None, f"no {SUPPORTED} files inside"))
             yield from found

@@ -1,4 +1,5 @@
-"""Filters on paper metadata (year, author, category, source file) for search and ask.
+"""Filters on paper metadata (year, author, category, source file, Zotero collection and
+tag) for search and ask.
 
 A `Filters` value is parsed from the command line and translated twice: into a
 Chroma `where` on chunk metadata, and into SQL over the lexical index's facet
@@ -6,7 +7,9 @@ table, so that dense and BM25 retrieval see the same papers. Within one kind
 of filter any value may match (`--category cs.LG --category stat`); different
 kinds must all match. An author filter matches when every word of it is a word
 of one of the paper's author names, ignoring case and accents (`--author hinton`,
-`--author "geoffrey hinton"`).
+`--author "geoffrey hinton"`). A collection or tag filter matches a whole name,
+ignoring case; a paper's collection names include its collections' parents, so
+`--collection ML` finds what is filed in ML's subcollections.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ FILTER_KEYS = "filter_keys"
 FILTER_KEYS_VERSION = 1
 AUTHOR_KEYS = "author_keys"
 CATEGORY_KEYS = "category_keys"
+COLLECTION_KEYS = "collection_keys"
+TAG_KEYS = "tag_keys"
 SOURCE_FILES = "source_files"
 YEAR = "year"
 # The lexical index's side table: one row per (paper, kind, value).
@@ -63,14 +68,31 @@ def category_keys(categories: Iterable[str]) -> list[str]:
     return list(keys)
 
 
-def filter_metadata(authors: Sequence[str], categories: Sequence[str]) -> dict[str, Any]:
+def name_key(name: str) -> str:
+    """A collection or tag name as filters compare it: case-folded, spaces collapsed."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
+def name_keys(names: Iterable[str]) -> list[str]:
+    return [k for k in dict.fromkeys(map(name_key, names)) if k]
+
+
+def filter_metadata(
+    authors: Sequence[str],
+    categories: Sequence[str],
+    collections: Sequence[str] = (),
+    tags: Sequence[str] = (),
+) -> dict[str, Any]:
     """The chunk metadata filters need besides year and source_files (no empty lists:
     Chroma refuses them)."""
     meta: dict[str, Any] = {FILTER_KEYS: FILTER_KEYS_VERSION}
-    if keys := author_keys(authors):
-        meta[AUTHOR_KEYS] = keys
-    if cats := category_keys(categories):
-        meta[CATEGORY_KEYS] = cats
+    keys = {
+        AUTHOR_KEYS: author_keys(authors),
+        CATEGORY_KEYS: category_keys(categories),
+        COLLECTION_KEYS: name_keys(collections),
+        TAG_KEYS: name_keys(tags),
+    }
+    meta.update({kind: values for kind, values in keys.items() if values})
     return meta
 
 
@@ -79,12 +101,16 @@ def facet_rows(
     authors: Sequence[str],
     categories: Sequence[str],
     source_files: Sequence[str],
+    collections: Sequence[str] = (),
+    tags: Sequence[str] = (),
 ) -> list[tuple[str, str | int]]:
     """(kind, value) rows for the lexical index's facet table, one paper's worth."""
     rows: list[tuple[str, str | int]] = [(YEAR, year)] if year is not None else []
     rows += [(AUTHOR_KEYS, k) for k in author_keys(authors)]
     rows += [(CATEGORY_KEYS, k) for k in category_keys(categories)]
     rows += [(SOURCE_FILES, f) for f in dict.fromkeys(source_files)]
+    rows += [(COLLECTION_KEYS, k) for k in name_keys(collections)]
+    rows += [(TAG_KEYS, k) for k in name_keys(tags)]
     return rows
 
 
@@ -130,6 +156,9 @@ class Filters:
     authors: tuple[tuple[str, ...], ...] = ()
     categories: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    # Name keys (`name_key`) of Zotero collections and tags.
+    collections: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def parse(
@@ -138,11 +167,14 @@ class Filters:
         authors: Sequence[str] = (),
         categories: Sequence[str] = (),
         sources: Sequence[str] = (),
+        collections: Sequence[str] = (),
+        tags: Sequence[str] = (),
     ) -> Filters:
         """Filters from command-line strings.
 
         Raises:
-            UsageError: a malformed year, or an author, category or source with no text.
+            UsageError: a malformed year, or an author, category, source, collection
+                or tag with no text.
         """
         year_from, year_to = parse_year(year) if year is not None else (None, None)
         parsed_authors = []
@@ -179,6 +211,8 @@ class Filters:
             tuple(dict.fromkeys(parsed_authors)),
             tuple(dict.fromkeys(parsed_categories)),
             tuple(dict.fromkeys(parsed_sources)),
+            _names("--collection", collections, '--collection "Reading list"'),
+            _names("--tag", tags, "--tag review"),
         )
 
     def __bool__(self) -> bool:
@@ -188,6 +222,8 @@ class Filters:
             or self.authors
             or self.categories
             or self.sources
+            or self.collections
+            or self.tags
         )
 
     @property
@@ -208,6 +244,8 @@ class Filters:
         parts += [f"--author {_quoted(' '.join(words))}" for words in self.authors]
         parts += [f"--category {c}" for c in self.categories]
         parts += [f"--source {_quoted(s)}" for s in self.sources]
+        parts += [f"--collection {_quoted(c)}" for c in self.collections]
+        parts += [f"--tag {_quoted(t)}" for t in self.tags]
         return " ".join(parts)
 
     def _groups(self) -> list[list[list[tuple[str, str]]]]:
@@ -220,6 +258,10 @@ class Filters:
             groups.append([[(CATEGORY_KEYS, c)] for c in self.categories])
         if self.sources:
             groups.append([[(SOURCE_FILES, s)] for s in self.sources])
+        if self.collections:
+            groups.append([[(COLLECTION_KEYS, c)] for c in self.collections])
+        if self.tags:
+            groups.append([[(TAG_KEYS, t)] for t in self.tags])
         return groups
 
     def where(self) -> dict[str, Any] | None:
@@ -256,6 +298,19 @@ class Filters:
                     params += [key, value]
             clauses.append("(" + " OR ".join(alternatives) + ")")
         return (" AND ".join(clauses) if clauses else "1"), params
+
+
+def _names(option: str, names: Sequence[str], example: str) -> tuple[str, ...]:
+    keys = []
+    for name in names:
+        key = name_key(name)
+        if not key:
+            raise UsageError(
+                f"Invalid {option} {name!r}: it is empty.",
+                hint=f"Give a name as Zotero shows it, e.g. {example}.",
+            )
+        keys.append(key)
+    return tuple(dict.fromkeys(keys))
 
 
 def _quoted(text: str) -> str:

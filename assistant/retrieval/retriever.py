@@ -165,6 +165,9 @@ class Retriever:
                     doi=paper.doi,
                     bibtex_key=paper.bibtex_key,
                     categories=paper.categories,
+                    url=paper.url,
+                    collections=paper.collections,
+                    tags=paper.tags,
                 )
             )
         return hits
