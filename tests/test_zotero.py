@@ -398,3 +398,52 @@ def test_ingest_zotero_names_where_it_looked(tmp_path: Path) -> None:
         in done.stderr
     )
     assert "assistant ingest --zotero PATH" in done.stderr
+
+
+def test_an_mcp_client_sees_zotero_collections_tags_and_records(
+    library: Library, tmp_path: Path
+) -> None:
+    from mcp import ClientSession
+
+    from tests.test_mcp import _with_client
+
+    home = tmp_path / "assistant-home"
+    done = run_cli("ingest", "--quiet", str(library.path), ASSISTANT_HOME=str(home))
+    assert done.returncode == 0, done.stderr
+
+    async def scenario(session: ClientSession) -> None:
+        listed = await session.call_tool("list_sources", {})
+        contents = listed.structuredContent or {}
+        assert contents["source_files"] == [{"name": "zotero.sqlite", "papers": 4}]
+        # The glacier paper is in Vision, under Machine Learning: it counts in both.
+        assert contents["zotero_collections"] == [
+            {"name": "Machine Learning", "papers": 2},
+            {"name": "Vision", "papers": 1},
+        ]
+        assert {t["name"] for t in contents["zotero_tags"]} == {
+            "to-read",
+            "Transformers",
+            "remote sensing",
+        }
+
+        arguments = {"query": "glacier", "k": 10, "filters": {"collections": ["machine learning"]}}
+        found = await session.call_tool("search", arguments)
+        results = (found.structuredContent or {})["results"]
+        assert {r["paper_id"] for r in results} == library.ids("glacier", "attention")
+        tagged = await session.call_tool(
+            "search", {"query": "documents", "filters": {"tags": ["transformers"]}}
+        )
+        assert [r["paper_id"] for r in (tagged.structuredContent or {})["results"]] == [
+            library.paper_ids["attention"]
+        ]
+
+        paper = await session.call_tool("get_paper", {"id": library.paper_ids["attention"]})
+        record = paper.structuredContent or {}
+        assert record["url"] == "https://example.org/sparse"
+        assert record["collections"] == ["Machine Learning"]
+        assert set(record["tags"]) == {"to-read", "Transformers"}
+        assert record["authors"] == ["Ada Lovelace", "Alan Turing"]
+        assert f"doi = {{{record['doi']}}}" in record["bibtex"]
+        assert record["doi"].casefold() == "10.1234/jml.2021.5"
+
+    _with_client(home, tmp_path / "server.log", scenario)
