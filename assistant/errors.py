@@ -97,6 +97,14 @@ class OutputError(AssistantError):
 
     exit_code = ExitCode.OUTPUT
 
+    @classmethod
+    def writing(cls, exc: OSError) -> OutputError:
+        """The error for a failed write to stdout (a full disk, a device error)."""
+        return cls(
+            f"Cannot write the output: {exc.strerror or exc}.",
+            hint="Free space where the output goes, or send it elsewhere.",
+        )
+
 
 class Terminated(BaseException):
     """SIGTERM arrived: unwind as for Ctrl-C, so that cleanups run and a message is shown.

@@ -41,8 +41,8 @@ import numpy as np
 
 from assistant.domain import Paper
 from assistant.index.chunking import Chunk
-from assistant.index.ingest import chunk_metadata
 from assistant.index.lexical import LexicalIndex
+from assistant.index.records import chunk_metadata
 from assistant.index.store import Fingerprint, chunk_id
 from assistant.offline import enforce_offline
 

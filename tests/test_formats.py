@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from assistant.cli.app import app
 from assistant.domain import LoadReport, Paper
 from assistant.index.chunking import Chunk
-from assistant.index.ingest import chunk_metadata
+from assistant.index.records import chunk_metadata
 from assistant.readers import in_categories, iter_papers, load_abstracts
 from assistant.settings import load_settings
 from tests.conftest import run_cli

@@ -61,10 +61,7 @@ def write(text: str) -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        raise OutputError(
-            f"Cannot write the output: {exc.strerror or exc}.",
-            hint="Free space where the output goes, or send it elsewhere.",
-        ) from exc
+        raise OutputError.writing(exc) from exc
 
 
 def out(text: str = "") -> None:

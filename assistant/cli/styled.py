@@ -65,10 +65,7 @@ def _print(renderable: RenderableType, *, end: str = "\n") -> None:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        raise OutputError(
-            f"Cannot write the output: {exc.strerror or exc}.",
-            hint="Free space where the output goes, or send it elsewhere.",
-        ) from exc
+        raise OutputError.writing(exc) from exc
 
 
 def styled(token: str) -> Text:

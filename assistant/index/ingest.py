@@ -12,15 +12,15 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from assistant.domain import LoadReport, Paper, Problem
 from assistant.embedding.embedder import Embedder
-from assistant.index.chunking import Chunk, ChunkSpec, chunk_papers
+from assistant.index.chunking import ChunkSpec, chunk_papers
 from assistant.index.lexical import LexicalIndex
+from assistant.index.records import chunk_metadata
 from assistant.index.store import Store, StoredPaper, chunk_id
 from assistant.readers import expand_paths, format_of, iter_papers
-from assistant.retrieval.filters import facet_rows, filter_metadata
+from assistant.retrieval.filters import facet_rows
 
 # Papers per embed-and-write step: big enough for efficient batches, small
 # enough that a crash loses little work and memory stays flat.
@@ -45,44 +45,6 @@ class IngestResult:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.replaced or self.sources_updated)
-
-
-def chunk_metadata(paper: Paper, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "paper_id": paper.paper_id,
-        "chunk_index": chunk.index,
-        "n_chunks": n_chunks,
-        "title": paper.title,
-        "content_hash": paper.content_hash,
-        "source_files": list(paper.source_files),
-    }
-    if paper.dates:
-        meta["dates"] = list(paper.dates)
-    if paper.external_id:
-        meta["external_id"] = paper.external_id
-    if paper.authors:
-        meta["authors"] = "; ".join(paper.authors)
-    if paper.categories:
-        meta["categories"] = list(paper.categories)
-    if paper.collections:
-        meta["collections"] = list(paper.collections)
-    if paper.tags:
-        meta["tags"] = list(paper.tags)
-    meta.update(filter_metadata(paper.authors, paper.categories, paper.collections, paper.tags))
-    # Only what is known: Chroma metadata cannot hold None.
-    optional = {
-        "year": paper.year,
-        "venue": paper.venue,
-        "doi": paper.doi,
-        "bibtex_key": paper.bibtex_key,
-        "version": paper.version,
-        "url": paper.url,
-    }
-    meta.update({k: v for k, v in optional.items() if v is not None and v != ""})
-    if chunk.index == 0:
-        # The whole abstract rides on the first chunk, for answers and Sources.
-        meta["abstract"] = paper.abstract
-    return meta
 
 
 def _merge_sources(stored: StoredPaper, paper: Paper) -> StoredPaper | None:

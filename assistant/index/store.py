@@ -20,6 +20,7 @@ from assistant.index.chroma_files import has_store, tidy_after_drop
 from assistant.index.lexical import lexical_file
 from assistant.index.locking import store_access
 from assistant.index.rebuild import RebuildFiles
+from assistant.index.records import as_tuple, paper_from_record
 from assistant.index.sharing import (
     REBUILD_HINT,
     SharedClient,
@@ -81,42 +82,6 @@ def create_collection(client: Any, name: str, fingerprint: Fingerprint) -> Any:
 
 def chunk_id(paper_id: str, index: int) -> str:
     return f"{paper_id}#{index}"
-
-
-def _as_tuple(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    return tuple(str(v) for v in value)
-
-
-def _text_or_none(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
-def paper_from_record(meta: Mapping[str, Any]) -> Paper:
-    """A paper as ingested, from its first chunk's metadata (`index.ingest.chunk_metadata`
-    writes it)."""
-    authors = str(meta.get("authors") or "")
-    return Paper(
-        paper_id=str(meta.get("paper_id", "")),
-        title=str(meta.get("title", "")),
-        abstract=str(meta.get("abstract") or ""),
-        source_files=_as_tuple(meta.get("source_files")),
-        dates=_as_tuple(meta.get("dates")),
-        external_id=_text_or_none(meta.get("external_id")),
-        authors=tuple(a for a in authors.split("; ") if a),
-        categories=_as_tuple(meta.get("categories")),
-        year=int(meta["year"]) if meta.get("year") is not None else None,
-        venue=_text_or_none(meta.get("venue")),
-        doi=_text_or_none(meta.get("doi")),
-        bibtex_key=_text_or_none(meta.get("bibtex_key")),
-        version=_text_or_none(meta.get("version")),
-        url=_text_or_none(meta.get("url")),
-        collections=_as_tuple(meta.get("collections")),
-        tags=_as_tuple(meta.get("tags")),
-    )
 
 
 class Store:
@@ -296,8 +261,8 @@ class Store:
                 found[pid] = StoredPaper(
                     pid,
                     str(meta["content_hash"]),
-                    _as_tuple(meta.get("source_files")),
-                    _as_tuple(meta.get("dates")),
+                    as_tuple(meta.get("source_files")),
+                    as_tuple(meta.get("dates")),
                     int(meta["n_chunks"]),
                 )
         return found
@@ -345,7 +310,7 @@ class Store:
         for meta in self.iter_paper_records():
             papers += 1
             for key in keys:
-                counts[key].update(set(_as_tuple(meta.get(key))))
+                counts[key].update(set(as_tuple(meta.get(key))))
         return papers, counts
 
     def iter_paper_records(self, batch: int = 1000) -> Iterator[Mapping[str, Any]]:

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from assistant.domain import PaperHit
 from assistant.embedding.embedder import Embedder
 from assistant.index.lexical import LexicalIndex
-from assistant.index.store import ChunkHit, Store, paper_from_record
+from assistant.index.records import paper_from_record
+from assistant.index.store import ChunkHit, Store
 from assistant.retrieval.filters import Filters
 
 if TYPE_CHECKING:
