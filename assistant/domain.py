@@ -112,6 +112,10 @@ class LoadReport:
     problems: list[Problem] = field(default_factory=list)
     # Entries read but left out by a category filter (not counted in `entries`).
     filtered: int = 0
+    # A library read to its end (Zotero's database): its file name, and the ids of
+    # every paper in it. A stored paper from that file whose id is not among them
+    # was trashed or deleted there, and ingest removes it.
+    whole: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

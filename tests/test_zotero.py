@@ -447,3 +447,51 @@ def test_an_mcp_client_sees_zotero_collections_tags_and_records(
         assert record["doi"].casefold() == "10.1234/jml.2021.5"
 
     _with_client(home, tmp_path / "server.log", scenario)
+
+
+def test_an_item_trashed_in_zotero_leaves_the_index_at_the_next_ingest(
+    library: Library, tmp_path: Path, small_corpus: Path
+) -> None:
+    home = tmp_path / "assistant-home"
+    for source in (small_corpus, library.path):
+        done = run_cli("ingest", "--quiet", str(source), ASSISTANT_HOME=str(home))
+        assert done.returncode == 0, done.stderr
+    before = run_cli("search", "x", "-k", "50", "--json", ASSISTANT_HOME=str(home))
+    others = {
+        r["paper_id"]
+        for r in json.loads(before.stdout)["results"]
+        if not r["paper_id"].startswith("zotero:")
+    }
+    assert len(others) == 6
+
+    # Cut short by --limit: nothing is removed, whatever was not read.
+    library.db.trash(library.glacier)
+    done = run_cli("ingest", "--quiet", "--limit", "1", str(library.path), ASSISTANT_HOME=str(home))
+    assert done.returncode == 0, done.stderr
+    assert "Removed" not in done.stdout and "Index: 10 papers" in done.stdout
+
+    done = run_cli("ingest", "--quiet", str(library.path), ASSISTANT_HOME=str(home))
+    assert done.returncode == 0, done.stderr
+    assert (
+        "Removed 1 paper(s) no longer in zotero.sqlite (trashed or deleted there, "
+        "or without an abstract now)." in done.stdout
+    )
+    assert "Index: 9 papers" in done.stdout
+    # Gone from both rankings and from the filters; the other file's papers stay.
+    for mode, flags in [("hybrid", ()), ("lexical", ()), ("lexical", ("--collection", "Vision"))]:
+        found = run_cli(
+            "search",
+            "glacier fronts radar",
+            "-k",
+            "50",
+            "--json",
+            *flags,
+            ASSISTANT_HOME=str(home),
+            ASSISTANT_RETRIEVAL_MODE=mode,
+        )
+        ids = {r["paper_id"] for r in json.loads(found.stdout)["results"]}
+        assert library.paper_ids["glacier"] not in ids, mode
+        if mode == "hybrid":
+            assert others <= ids and library.ids("attention", "soil", "preprint") <= ids
+    again = run_cli("ingest", "--quiet", str(library.path), ASSISTANT_HOME=str(home))
+    assert "Nothing new" in again.stdout

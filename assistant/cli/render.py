@@ -225,6 +225,12 @@ def ingest_result(result: IngestResult, location: str) -> None:
             f"Added {result.added}, replaced {result.replaced}, unchanged {result.unchanged}"
             f", sources updated {result.sources_updated}; wrote {result.chunks_written} chunks."
         )
+        if result.removed:
+            out(
+                f"Removed {result.removed} paper(s) no longer in "
+                f"{', '.join(result.removed_from)} (trashed or deleted there, or without "
+                "an abstract now)."
+            )
     else:
         out(f"Nothing new: all {result.papers} papers are already in the index.")
     out(f"Index: {result.total_papers} papers, {result.total_chunks} chunks at {location}")

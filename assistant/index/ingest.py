@@ -36,6 +36,9 @@ class IngestResult:
     replaced: int = 0
     unchanged: int = 0
     sources_updated: int = 0
+    # Papers of a library read whole (Zotero) that are no longer in it.
+    removed: int = 0
+    removed_from: tuple[str, ...] = ()
     chunks_written: int = 0
     seconds: float = 0.0
     total_papers: int = 0
@@ -44,7 +47,7 @@ class IngestResult:
 
     @property
     def changed(self) -> bool:
-        return bool(self.added or self.replaced or self.sources_updated)
+        return bool(self.added or self.replaced or self.sources_updated or self.removed)
 
 
 def _merge_sources(stored: StoredPaper, paper: Paper) -> StoredPaper | None:
@@ -120,6 +123,7 @@ def ingest(
         bar.refresh()
     finally:
         bar.close()
+    _remove_gone(report, store, lexical, result)
     result.files = report.files
     result.entries = report.entries
     result.papers = len(seen)
@@ -128,6 +132,20 @@ def ingest(
     result.total_chunks = store.chunk_count()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _remove_gone(
+    report: LoadReport, store: Store, lexical: LexicalIndex, result: IngestResult
+) -> None:
+    """Remove the stored papers of each library read whole that it no longer holds
+    (an item trashed or deleted in Zotero, or whose abstract was cleared)."""
+    for name, read in report.whole.items():
+        gone = [pid for pid in store.papers_from(name) if pid not in read]
+        if gone:
+            store.delete_papers(gone)
+            lexical.delete(gone)
+            result.removed += len(gone)
+            result.removed_from += (name,)
 
 
 def _steps(papers: Iterable[Paper], size: int) -> Iterator[dict[str, Paper]]:

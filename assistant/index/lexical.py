@@ -194,8 +194,13 @@ class LexicalIndex:
                 )
 
     def delete(self, paper_ids: Sequence[str]) -> None:
+        """Remove papers, with their filter rows."""
         with self._db:
             self._delete_rows(paper_ids)
+            if self.has_facets():
+                self._db.executemany(
+                    f"DELETE FROM {FACET_TABLE} WHERE paper_id = ?", [(p,) for p in paper_ids]
+                )
 
     def present(self, paper_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()

@@ -348,6 +348,12 @@ class Store:
                 metadatas=[dict(m) for m in metadatas[start:end]],
             )
 
+    def papers_from(self, source_file: str) -> list[str]:
+        """The ids of the stored papers read from a file of this name."""
+        clause = {"$and": [{"chunk_index": 0}, {"source_files": {"$contains": source_file}}]}
+        ids = self._collection.get(where=clause, include=[])["ids"]
+        return [chunk.rsplit("#", 1)[0] for chunk in ids]
+
     def delete_papers(self, paper_ids: Sequence[str]) -> None:
         for start in range(0, len(paper_ids), _WRITE_BATCH):
             batch = list(paper_ids[start : start + _WRITE_BATCH])

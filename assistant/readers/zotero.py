@@ -315,13 +315,18 @@ def parse_zotero(path: Path, report: LoadReport) -> Iterator[Paper]:
         report.problems.append(Problem(str(path), None, f"cannot read it as SQLite ({exc})"))
         return
     lacking = {"an abstract": 0, "a title": 0}
+    read: set[str] = set()
     for item in library.items:
         paper = _paper(library, item, path.name)
         if isinstance(paper, str):
             lacking[paper] += 1
             continue
         report.entries += 1
+        read.add(paper.paper_id)
         yield paper
+    # Only once every item was read (not when the reading stopped early, at
+    # --limit): what the index holds from this file beyond these is gone from Zotero.
+    report.whole.setdefault(path.name, set()).update(read)
     for what, n in lacking.items():
         if n:
             report.problems.append(Problem(str(path), None, _count(n, f"without {what} skipped")))
