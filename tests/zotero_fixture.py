@@ -1,13 +1,14 @@
 """A Zotero database made in a test, in Zotero's own layout, filled as Zotero fills it.
 
 The tables have Zotero's layout (tests/fixtures/zotero/schema.sql: the columns,
-keys and constraints of its userdata.sql, schema 129), numbered as a new Zotero 7 database numbers item types,
-fields and creator types (tests/fixtures/zotero/global.sql). Rows are written the way
-Zotero writes them: a field value is stored once in `itemDataValues` and shared; a
-name once in `creators` (unique by last name, first name and field mode); a date as
-"YYYY-MM-DD" plus the text typed; a note, attachment or annotation is an item of its
-own type with a row in `itemNotes`, `itemAttachments` or `itemAnnotations` naming its
-parent; the trash is `deletedItems` and `deletedCollections`.
+keys and constraints of its userdata.sql, schema 129), numbered as a new Zotero 7
+database numbers item types, fields and creator types (tests/fixtures/zotero/global.sql).
+Rows are written the way Zotero writes them: a field value is stored once in
+`itemDataValues` and shared; a name once in `creators` (unique by last name, first
+name and field mode); a date as "YYYY-MM-DD" plus the text typed; a note,
+attachment or annotation is an item of its own type with a row in `itemNotes`,
+`itemAttachments` or `itemAnnotations` naming its parent; the trash is
+`deletedItems` and `deletedCollections`.
 """
 
 from __future__ import annotations
