@@ -197,6 +197,10 @@ class IndexContents:
 
 # How a sentence of an answer stands against the abstracts (answering.verify).
 Outcome = Literal["supported", "corrected", "unsupported", "not checked"]
+# What is shown after a sentence the check flagged or whose citation it changed.
+UNSUPPORTED_MARK = "[unsupported]"
+CORRECTED_MARK = "[citation corrected]"
+ADDED_MARK = "[citation added]"
 
 
 @dataclass(frozen=True)
@@ -234,9 +238,9 @@ class CheckedSentence:
     def mark(self) -> str:
         """What the terminal shows after the sentence."""
         if self.verdict == "unsupported":
-            return " [unsupported]"
+            return " " + UNSUPPORTED_MARK
         if self.verdict == "corrected":
-            return " [citation corrected]" if self.cited_before else " [citation added]"
+            return " " + (CORRECTED_MARK if self.cited_before else ADDED_MARK)
         return ""
 
 

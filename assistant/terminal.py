@@ -9,6 +9,7 @@ cannot drive the terminal. JSON output keeps the exact text (JSON escapes it).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 # CSI (ESC [ ... final byte, or its one-byte form 0x9b), OSC (ESC ] ... ended by
 # BEL or ESC \), the DCS/SOS/PM/APC strings (ESC P, X, ^, _ ... ESC \), and the
@@ -21,6 +22,13 @@ ESCAPE = re.compile(
 )
 # Control characters but tab and newline (C0, DEL, C1).
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def listed(names: Sequence[str], most: int) -> str:
+    """Up to `most` stored names (files, dates) on one line, then how many more."""
+    shown = ", ".join(for_terminal(n, one_line=True) for n in names[:most])
+    more = len(names) - most
+    return f"{shown} and {more:,} more" if more > 0 else shown
 
 
 def for_terminal(text: str, *, one_line: bool = False) -> str:

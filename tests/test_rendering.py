@@ -115,15 +115,15 @@ def test_no_color_keeps_the_layout_without_colours(bundled_home: Path) -> None:
     assert "\nSources\n[1] " in plain(raw)
 
 
-def test_document_text_is_never_read_as_rich_markup(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_document_text_is_never_read_as_rich_markup(capsys: pytest.CaptureFixture[str]) -> None:
     from assistant.cli import styled
     from assistant.domain import PaperHit
 
     title = "[bold red]Loud[/bold red] :smile: \x1b[2Jtitle"
-    hit = PaperHit("p1", title, 0.5, "abstract", ("a[b]c.txt",), (), None, (), "chunk")
-    styled.search_table([hit], ["[link=http://x]here[/link]"])
+    # The author is shown on the line under the title, as the table draws it.
+    author = ("[link=http://x]here[/link]",)
+    hit = PaperHit("p1", title, 0.5, "abstract", ("a[b]c.txt",), (), None, author, "chunk")
+    styled.search_table([hit])
     shown = capsys.readouterr().out
     assert "[bold red]Loud[/bold red] :smile: title" in " ".join(shown.split())
     assert "[link=http://x]here[/link]" in shown and "a[b]c.txt" in shown

@@ -21,6 +21,8 @@ _MAX_MARKER = 32
 _RANGE = re.compile(r"(\d+)\s*[-\u2013]\s*(\d+)")
 
 
+# A resolved citation as it stands in an answer: [1], [2, 3], [1; 4].
+CITATION = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 # A citation-like marker written inside an abstract: [7], [2][9], [1, 3], [4-6].
 _QUOTED_MARKER = re.compile(r"\[(\s*\d+(?:\s*(?:[,;]|[-\u2013])\s*\d+)*\s*)\]")
 

@@ -19,7 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assistant.answering.citations import CITATION
 from assistant.bibliography import bibliography, described
+from assistant.domain import ADDED_MARK, CORRECTED_MARK, UNSUPPORTED_MARK
 from assistant.terminal import for_terminal
 
 if TYPE_CHECKING:
@@ -29,7 +31,9 @@ if TYPE_CHECKING:
 # images: "![...](...)"), except around a citation ([1], [2, 3]) or a mark.
 _SPECIAL = re.compile(r"([\\`*_<>])")
 _KEPT_BRACKETS = re.compile(
-    r"\[\d+(?:\s*[,;]\s*\d+)*\]|\[unsupported\]|\[citation corrected\]|\[citation added\]"
+    "|".join(
+        [CITATION.pattern, *(re.escape(m) for m in (UNSUPPORTED_MARK, CORRECTED_MARK, ADDED_MARK))]
+    )
 )
 
 

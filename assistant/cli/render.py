@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import ExitCode, OutputError
-from assistant.terminal import for_terminal
+from assistant.terminal import for_terminal, listed
 
 if TYPE_CHECKING:
     from assistant.cli.styled import WrappedStream
@@ -88,9 +88,7 @@ _MAX_LISTED = 5
 
 
 def _listed(names: tuple[str, ...]) -> str:
-    shown = ", ".join(_field(n) for n in names[:_MAX_LISTED])
-    more = len(names) - _MAX_LISTED
-    return f"{shown} and {more:,} more" if more > 0 else shown
+    return listed(names, _MAX_LISTED)
 
 
 def hit_line(rank: int, hit: PaperHit) -> str:
@@ -171,7 +169,7 @@ def show_sources(
     from assistant.cli import styled
 
     if answer.sources and not answer.abstention and isinstance(stream, styled.WrappedStream):
-        styled.print_sources(answer, {s.number: citation_details(s.hit) for s in answer.sources})
+        styled.print_sources(answer)
         return True
     sources = render_sources(answer)
     if sources:
@@ -262,7 +260,7 @@ def search_results(
     from assistant.cli import styled
 
     if styled.is_terminal():
-        styled.search_table(hits, [citation_details(h) for h in hits])
+        styled.search_table(hits)
         return
     for rank, hit in enumerate(hits, start=1):
         out(hit_line(rank, hit))

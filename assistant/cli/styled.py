@@ -24,20 +24,17 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from assistant.answering.citations import CITATION
+from assistant.bibliography import described
+from assistant.domain import ADDED_MARK, CORRECTED_MARK, UNSUPPORTED_MARK
 from assistant.errors import OutputError
-from assistant.terminal import for_terminal
+from assistant.terminal import for_terminal, listed
 
 if TYPE_CHECKING:
     from assistant.domain import Answer, PaperHit
 
 CITATION_STYLE = "bold cyan"
-MARK_STYLES = {
-    "[unsupported]": "bold red",
-    "[citation corrected]": "yellow",
-    "[citation added]": "yellow",
-}
-# [1], [2, 3], [1; 4]: a citation as the prompts ask for it.
-CITATION = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
+MARK_STYLES = {UNSUPPORTED_MARK: "bold red", CORRECTED_MARK: "yellow", ADDED_MARK: "yellow"}
 # A line break, a run of spaces, a bracketed group kept whole (a citation or a
 # mark, with what sticks to it: "[2]."), or a word.
 _TOKEN = re.compile(r"\n|[^\S\n]+|\[[^\[\]\n]{0,40}\]\S*|\S+")
@@ -157,58 +154,37 @@ class WrappedStream:
         self._gap = ""
 
 
-def answer_text(text: str) -> Text:
-    """A whole answer (not streamed), citations styled; Rich wraps it."""
-    out = Text()
-    for match in _TOKEN.finditer(for_terminal(text)):
-        out.append_text(styled(match.group()))
-    return out
-
-
 def _field(text: str) -> str:
     return for_terminal(text, one_line=True)
 
 
-def _where(hit: PaperHit, listed: int = 3) -> str:
-    names = [_field(n) for n in hit.source_files[:listed]]
-    more = len(hit.source_files) - listed
-    where = ", ".join(names) + (f" and {more:,} more" if more > 0 else "")
+def _where(hit: PaperHit) -> str:
+    where = listed(hit.source_files, 3)
     if hit.dates:
-        where += "; " + ", ".join(_field(d) for d in hit.dates[:listed])
+        where += "; " + listed(hit.dates, 3)
     return where
 
 
-def sources(answer: Answer, details: dict[int, str]) -> RenderableType:
-    """Sources as a list: number, title, then authors/year/venue and file, then quotes.
-
-    `details` maps a source's number to its citation details (`bibliography.described`).
-    """
+def sources(answer: Answer) -> RenderableType:
+    """Sources as a list: number, title, then authors/year/venue and file, then quotes."""
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column()
     for source in answer.sources:
         hit = source.hit
         lines: list[RenderableType] = [Text(_field(hit.title), style="bold")]
-        described = details.get(source.number, "")
-        lines.append(Text(" · ".join(p for p in (described, _where(hit)) if p), style="dim"))
+        details = (_field(described(hit)), _where(hit))
+        lines.append(Text(" · ".join(p for p in details if p), style="dim"))
         lines += [Text(f"“{_field(q)}”", style="italic") for q in source.evidence]
         grid.add_row(Text(f"[{source.number}]", style=CITATION_STYLE), Group(*lines))
     return Group(Text("\nSources", style="bold"), grid)
 
 
-def print_sources(answer: Answer, details: dict[int, str]) -> None:
-    _print(sources(answer, details))
+def print_sources(answer: Answer) -> None:
+    _print(sources(answer))
 
 
-def print_text(text: str, style: str | None = None) -> None:
-    _print(Text(for_terminal(text), style=style or ""))
-
-
-def print_answer(text: str) -> None:
-    _print(answer_text(text))
-
-
-def search_table(hits: Sequence[PaperHit], details: Sequence[str]) -> None:
+def search_table(hits: Sequence[PaperHit]) -> None:
     """Search results as a table: rank, score, the paper (title, then who/when/where),
     and the files it was read from (a name too long for its column is shortened
     with an ellipsis rather than split; --json has it whole)."""
@@ -219,10 +195,10 @@ def search_table(hits: Sequence[PaperHit], details: Sequence[str]) -> None:
     table.add_column("Score", justify="right", no_wrap=True)
     table.add_column("Paper", ratio=3)
     table.add_column("File", no_wrap=True, overflow="ellipsis", min_width=min(longest, 24))
-    for rank, (hit, described) in enumerate(zip(hits, details, strict=True), start=1):
+    for rank, hit in enumerate(hits, start=1):
         paper = Text(_field(hit.title), style="bold")
-        if described:
-            paper.append("\n" + described, style="dim")
+        if details := _field(described(hit)):
+            paper.append("\n" + details, style="dim")
         where = Text("\n".join(files[rank - 1]))
         more = len(hit.source_files) - 2
         if more > 0:

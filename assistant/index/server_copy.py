@@ -53,28 +53,27 @@ def copy_lexical(store: ServerStore, lexical_path: Path) -> LexicalIndex:
             file=sys.stderr,
             flush=True,
         )
+    from assistant.index.records import paper_from_record
     from assistant.retrieval.filters import facet_rows
 
     lexical = LexicalIndex.emptied(lexical_path)
     batch: list[tuple[str, str, str]] = []
     facets: list[tuple[str, list[tuple[str, str | int]]]] = []
     for meta in store.iter_paper_records():
-        pid = str(meta["paper_id"])
-        batch.append((pid, str(meta.get("title", "")), str(meta.get("abstract", ""))))
-        # The filter facets too, from the same stored metadata ingest wrote them
+        paper = paper_from_record(meta)
+        batch.append((paper.paper_id, paper.title, paper.abstract))
+        # The filter facets too, from the same stored record ingest wrote them
         # from, so filtered searches keep their BM25 half in server mode.
-        year = meta.get("year")
-        authors = [a for a in str(meta.get("authors") or "").split("; ") if a]
         facets.append(
             (
-                pid,
+                paper.paper_id,
                 facet_rows(
-                    int(year) if isinstance(year, int) else None,
-                    authors,
-                    _strings(meta.get("categories")),
-                    _strings(meta.get("source_files")),
-                    _strings(meta.get("collections")),
-                    _strings(meta.get("tags")),
+                    paper.year,
+                    paper.authors,
+                    paper.categories,
+                    paper.source_files,
+                    paper.collections,
+                    paper.tags,
                 ),
             )
         )
@@ -86,14 +85,6 @@ def copy_lexical(store: ServerStore, lexical_path: Path) -> LexicalIndex:
     lexical.upsert_facets(facets)
     record_revision(lexical_path, revision)
     return lexical
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return []
 
 
 def record_revision(lexical_path: Path, revision: str) -> None:
