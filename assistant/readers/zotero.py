@@ -130,7 +130,8 @@ def _opened(path: Path) -> Iterator[sqlite3.Connection]:
         copy = Path(folder) / DATABASE
         shutil.copyfile(path, copy)
         shutil.copyfile(wal, _sidecar(copy, "-wal"))
-        conn = sqlite3.connect(copy)
+        # Read-write only so that SQLite can apply the log to the copy.
+        conn = open_sqlite(copy, "rw")
         try:
             conn.execute("PRAGMA query_only = 1")
             yield conn
